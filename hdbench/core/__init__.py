@@ -1,0 +1,10 @@
+"""The integration core: batched rate dynamics shared by trained models and reference circuits.
+
+    a ← a + α (−a + W f(a) + drive_t),    rates h = f(a) (+ noise), silenced units forced to 0
+
+See :func:`integrate`.
+"""
+
+from hdbench.core.dynamics import ACTIVATIONS, activation_fn, integrate, integrate_autograd
+
+__all__ = ["ACTIVATIONS", "activation_fn", "integrate", "integrate_autograd"]

@@ -1,0 +1,71 @@
+"""The continuous-time RNN of Cueva et al. (2020).
+
+    a_t = a_{t-1} + (dt/τ)(−a_{t-1} + W h_{t-1} + U x_t + b),   h_t = f(a_t) + η_t,   y_t = V h_t
+
+with a learned initial state a_0, no output bias, a zero diagonal of W enforced at all times by a
+fixed mask, and Gaussian rate noise η (std 0.1 during training, 0 at evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from hdbench.core import activation_fn, integrate
+from hdbench.errors import HdbenchError
+from hdbench.models.base import TrainableSystem
+
+
+class CTRNN(TrainableSystem):
+    """Cueva-style CTRNN.
+
+    Parameters
+    ----------
+    n_units : int
+        Recurrent units (default 100).
+    activation : str
+        ``retanh`` (max(0, tanh), default), ``tanh``, ``relu`` or ``softplus``.
+    alpha : float
+        Euler step dt/τ (default 0.1).
+    n_inputs, n_outputs : int
+        3 (AV, sin θ0, cos θ0) and 2 (sin θ, cos θ) for the HD task.
+    init_seed : int
+        Seed of the initialisation (papers.md §1.1): W ~ 1.5·N(0, 1/N) with zero diagonal,
+        U ~ N(0, 1/3), V = 0, b = 0.1 + 0.01·N(0, 1), a_0 = 0.
+    """
+
+    def __init__(self, n_units: int = 100, activation: str = "retanh", alpha: float = 0.1,
+                 n_inputs: int = 3, n_outputs: int = 2, init_seed: int = 0):
+        super().__init__()
+        if n_units < 1:
+            raise HdbenchError(f"n_units must be >= 1; got {n_units}")
+        if not 0 < alpha <= 1:
+            raise HdbenchError(f"alpha = dt/tau must lie in (0, 1]; got {alpha}")
+        activation_fn(activation)
+        self.config = dict(n_units=n_units, activation=activation, alpha=alpha,
+                           n_inputs=n_inputs, n_outputs=n_outputs, init_seed=init_seed)
+        g = torch.Generator().manual_seed(int(init_seed))
+        mask = 1.0 - torch.eye(n_units)
+        self.register_buffer("W_mask", mask)
+        self.W = torch.nn.Parameter(1.5 * torch.randn(n_units, n_units, generator=g)
+                                    / math.sqrt(n_units) * mask)
+        self.U = torch.nn.Parameter(torch.randn(n_units, n_inputs, generator=g)
+                                    / math.sqrt(n_inputs))
+        self.b = torch.nn.Parameter(0.1 + 0.01 * torch.randn(n_units, generator=g))
+        self.V = torch.nn.Parameter(torch.zeros(n_outputs, n_units))
+        self.a0 = torch.nn.Parameter(torch.zeros(n_units))
+
+    def forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None,
+                silence=None):
+        """Return ``(outputs [B,T,2], rates [B,T,N])`` for inputs ``[B,T,3]``."""
+        drive = torch.nn.functional.linear(inputs, self.U, self.b)
+        rates = integrate(drive, self.W, self.a0, self.config["alpha"],
+                          activation=self.config["activation"], W_mask=self.W_mask,
+                          noise_std=noise_std, generator=generator, silence=silence)
+        return rates @ self.V.T, rates
+
+    def recurrent_weights(self) -> np.ndarray:
+        """``W[target, source]`` with the (always zero) diagonal applied."""
+        return (self.W * self.W_mask).detach().cpu().numpy().astype(np.float64)

@@ -1,0 +1,78 @@
+"""Discrete-time baselines wrapping ``torch.nn`` recurrent modules: GRU, LSTM, vanilla RNN.
+
+They share the CTRNN's interface (learned initial state, linear readout without bias, rates =
+hidden state) so that they can sit on the same leaderboard. ``recurrent_weights`` returns the
+block of ``weight_hh`` that drives the new hidden content: the candidate (n) block for the GRU,
+the cell-input (g) block for the LSTM, the whole matrix for the vanilla RNN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hdbench.errors import HdbenchError
+from hdbench.models.base import TrainableSystem
+
+_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "vanilla": torch.nn.RNN}
+# Row block of weight_hh used as "the" recurrent weight matrix (gate order as in torch.nn).
+_BLOCK = {"gru": 2, "lstm": 2, "vanilla": 0}
+
+
+class GatedRNN(TrainableSystem):
+    """A ``torch.nn`` GRU / LSTM / tanh RNN with a linear readout.
+
+    Parameters
+    ----------
+    kind : {"gru", "lstm", "vanilla"}
+    n_units : int
+    init_seed : int
+    """
+
+    def __init__(self, kind: str = "gru", n_units: int = 100, n_inputs: int = 3,
+                 n_outputs: int = 2, init_seed: int = 0):
+        super().__init__()
+        if kind not in _MODULES:
+            raise HdbenchError(f"unknown gated kind {kind!r}; known: {', '.join(_MODULES)}")
+        self.config = dict(kind=kind, n_units=n_units, n_inputs=n_inputs, n_outputs=n_outputs,
+                           init_seed=init_seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(init_seed))
+            self.rnn = _MODULES[kind](n_inputs, n_units, batch_first=True)
+        self.V = torch.nn.Parameter(torch.zeros(n_outputs, n_units))
+        self.h0 = torch.nn.Parameter(torch.zeros(n_units))
+        if kind == "lstm":
+            self.c0 = torch.nn.Parameter(torch.zeros(n_units))
+
+    def forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None,
+                silence=None):
+        """Return ``(outputs, rates)``. Rate noise is not used by the gated baselines."""
+        B = inputs.shape[0]
+        h0 = self.h0.expand(1, B, -1).contiguous()
+        state = (h0, self.c0.expand(1, B, -1).contiguous()) if self.config["kind"] == "lstm" \
+            else h0
+        if silence is None:
+            rates, _ = self.rnn(inputs, state)
+        else:
+            rates = self._silenced(inputs, state, silence)
+        return rates @ self.V.T, rates
+
+    def _silenced(self, inputs, state, silence):
+        """Step by step so that silenced units are zero in the recurrent state too."""
+        silence.check(self.n_units)
+        units = torch.as_tensor(silence.units, dtype=torch.long)
+        out = []
+        for t, x_t in enumerate(inputs.unbind(1)):
+            h, state = self.rnn(x_t[:, None], state)
+            if silence.start <= t < (silence.stop if silence.stop is not None else 1 << 62):
+                keep = torch.ones(self.n_units)
+                keep[units] = 0.0
+                h = h * keep
+                state = (state[0] * keep, state[1]) if isinstance(state, tuple) else state * keep
+            out.append(h[:, 0])
+        return torch.stack(out, dim=1)
+
+    def recurrent_weights(self) -> np.ndarray:
+        N, block = self.n_units, _BLOCK[self.config["kind"]]
+        W = self.rnn.weight_hh_l0[block * N:(block + 1) * N]
+        return W.detach().cpu().numpy().astype(np.float64)
