@@ -1,0 +1,65 @@
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hdbench.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "hdbench.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_help_is_fast_and_lists_subcommands():
+    start = time.perf_counter()
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    assert "train" in proc.stdout and "evaluate" in proc.stdout
+    assert time.perf_counter() - start < 5  # generous: loaded CI machines; about 0.1 s here
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys; from hdbench.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'pandas', 'seaborn', 'sklearn') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert "hdbench 0.1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--task", "cueva-2x", "--out", "x"], "invalid choice"),
+    (["train", "--updates", "-5", "--out", "x"], "positive integer"),
+    (["train", "--model", "transformer", "--out", "x"], "unknown model"),
+    (["train", "--out", "/proc/forbidden/run", "--updates", "1"], "cannot write"),
+    (["evaluate", "/nonexistent/run"], "not a training run"),
+])
+def test_bad_input_gets_a_one_line_error(args, message, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_then_evaluate_json(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--units", "6", "--updates", "2", "--batch-size", "3", "--out",
+                 str(out), "--quiet"]) == 0
+    assert "test NE" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--json", "--trials", "5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"test_ne"} and result["test_trials"] == 5
+    assert main(["train", "--units", "6", "--updates", "2", "--batch-size", "3", "--out",
+                 str(out), "--quiet", "--resume"]) == 0
