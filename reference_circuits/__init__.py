@@ -1,13 +1,29 @@
 """Hand-built ring-attractor reference circuits: the "biology" every model is scored against.
 
-``available()`` lists circuits; ``load(name, instance_seed=0, **options)`` builds one.
+``available()`` lists circuits; ``load(name, instance_seed=0, **options)`` builds one. Options are
+fields of the circuit's config (:class:`~reference_circuits.rodent.RodentConfig`,
+:class:`~reference_circuits.fly.FlyConfig`); ``instance_seed`` draws an independent instance
+(jittered preferred directions and weights, its own noise).
 """
 
 from __future__ import annotations
 
 from hdbench.errors import HdbenchError
 
-_REGISTRY: dict = {}
+
+def _rodent(**kwargs):
+    from reference_circuits.rodent import RodentCircuit
+
+    return RodentCircuit(**kwargs)
+
+
+def _fly(**kwargs):
+    from reference_circuits.fly import FlyCircuit
+
+    return FlyCircuit(**kwargs)
+
+
+_REGISTRY: dict = {"rodent": _rodent, "fly": _fly}
 
 
 def available() -> list[str]:
