@@ -50,7 +50,8 @@ def cmd_train(args) -> int:
         options["n_units"] = args.units
     changes = {k: v for k, v in dict(
         updates=args.updates, batch_size=args.batch_size, lr=args.lr,
-        lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule, input_lr_factor=args.input_lr_factor,
+        weight_decay=args.weight_decay,
         rate_penalty=args.rate_penalty, noise_std=args.noise_std).items() if v is not None}
     config = TrainConfig(model=args.model, model_options=options, task=args.task,
                          seed=args.seed, **changes)
@@ -74,6 +75,45 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"test NE {100 * result['test_ne']:.3f} % on {result['test_trials']} "
               f"noise-free {result['task']} trials")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from hdbench.leaderboard import run_leaderboard
+
+    _set_threads(args.threads)
+    outcome = run_leaderboard(
+        references=args.reference or None, quick=args.quick, jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler, dry_run=args.dry_run, out_dir=args.out,
+        store=args.cache, retry_failed=not args.skip_failed, progress=not args.quiet)
+    return 1 if outcome.failures else 0
+
+
+def cmd_analyze(args) -> int:
+    from hdbench.analysis import analyze, format_summary
+
+    _set_threads(args.threads)
+    thresholds = {k: v for k, v in dict(kappa=args.kappa, min_r=args.min_r,
+                                        inactive_rate=args.inactive_rate).items()
+                  if v is not None}
+    result = analyze(args.target, spec=args.task, n_trials=args.trials, seed=args.seed,
+                     extras=not args.quick, thresholds=thresholds, progress=not args.json)
+    print(json.dumps(result.to_dict()) if args.json else format_summary(result))
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from reference_circuits.export import simulate_to_dir
+
+    _set_threads(args.threads)
+    summary = simulate_to_dir(args.circuit, args.task, args.trials, args.out, seed=args.seed,
+                              instance_seed=args.instance_seed)
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("circuit", "task", "trials", "rms_error_deg",
+                                                   "gain")}))
+    else:
+        print(f"{summary['circuit']} on {summary['trials']} {summary['task']} trials: RMS decode "
+              f"error {summary['rms_error_deg']:.2f}° (gain {summary['gain']:.3f}) -> {args.out}")
     return 0
 
 
@@ -104,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--input-lr-factor", type=float,
+                   help="learning-rate multiplier for the input weights")
     p.add_argument("--weight-decay", type=_nonneg_float)
     p.add_argument("--rate-penalty", type=_nonneg_float, help="initial λ_r")
     p.add_argument("--noise-std", type=_nonneg_float, help="training rate-noise SD")
@@ -121,6 +163,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object with test_ne")
     p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("leaderboard", help="train and score the model zoo against the reference "
+                                           "circuits; write leaderboard.{csv,md,html}")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick zoo (short training) and fewer evaluation trials")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="local worker processes, 1 torch thread each (default 1: in-process)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run the jobs on this Dask scheduler (e.g. tcp://127.0.0.1:8786)")
+    p.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
+    p.add_argument("--out", default="results", help="output folder (default results)")
+    p.add_argument("--reference", action="append", metavar="NAME[=MODULE:FACTORY]",
+                   help="score against this reference (repeatable; default: all available)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="run cache (default $HDBENCH_HOME or ~/.cache/hdbench)")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="do not retry jobs whose failure is recorded in the cache")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="torch threads of in-process jobs (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("analyze", help="tuning, cell types, connectivity and dynamics of a "
+                                       "trained run or a reference circuit")
+    p.add_argument("target", metavar="DIR_OR_CIRCUIT",
+                   help="run directory (with model.pt) or reference circuit name")
+    p.add_argument("--task", choices=sorted(PRESETS), metavar="PRESET",
+                   help="task statistics (default: the run's task or the circuit's preset)")
+    p.add_argument("--trials", type=_positive_int, default=1000,
+                   help="noise-free trials for tuning (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kappa", type=_nonneg_float, help="|AV asymmetry| of a shifter (0.03)")
+    p.add_argument("--min-r", type=_nonneg_float, help="resultant length of HD tuning (0.3)")
+    p.add_argument("--inactive-rate", type=_nonneg_float, help="max rate of inactive units")
+    p.add_argument("--quick", action="store_true",
+                   help="skip drift/diffusion, noise robustness and generalisation")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("simulate", help="simulate a reference circuit on test trials and write "
+                                        "rates, heading, decoded heading and cell types")
+    p.add_argument("--circuit", required=True, help="reference circuit: rodent or fly")
+    p.add_argument("--task", choices=sorted(PRESETS), metavar="PRESET",
+                   help="task preset (default: the circuit's own, rodent or fly)")
+    p.add_argument("--trials", type=_positive_int, default=100, help="test trials (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the trials and circuit noise")
+    p.add_argument("--instance-seed", type=int, default=0, help="which circuit instance")
+    p.add_argument("--out", required=True, help="output folder (simulation.npz, summary.json)")
+    p.add_argument("--json", action="store_true", help="print rms_error_deg and gain as JSON")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 

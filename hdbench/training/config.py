@@ -34,6 +34,10 @@ class TrainConfig:
     lr, weight_decay : float
         AdamW learning rate and decoupled weight decay (stated explicitly: PyTorch's AdamW
         default of 0.01 is what the public code used implicitly).
+    input_lr_factor : float
+        Learning-rate multiplier for the input weights. AV arrives in rad/step (SD 0.05 at
+        ``cueva-1x``), so its input weights must grow by an order of magnitude; Adam moves a
+        weight by at most about ``lr`` per update, which makes them the slowest parameters.
     lr_schedule : {"constant", "cosine"}
         ``cosine`` anneals the learning rate to ``lr * lr_final_factor`` over the run.
     grad_clip : float
@@ -60,6 +64,7 @@ class TrainConfig:
     updates: int = 5000
     batch_size: int = 100
     lr: float = 1e-3
+    input_lr_factor: float = 1.0
     lr_schedule: str = "constant"
     lr_final_factor: float = 0.01
     weight_decay: float = 0.01
@@ -82,7 +87,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HdbenchError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("lr", "lr_final_factor"):
+        for name in ("lr", "lr_final_factor", "input_lr_factor"):
             if not getattr(self, name) > 0:
                 raise HdbenchError(f"{name} must be > 0; got {getattr(self, name)!r}")
         for name in ("weight_decay", "grad_clip", "rate_penalty", "weight_l2", "noise_std"):

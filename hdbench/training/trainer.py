@@ -148,8 +148,7 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     run_dir = Path(run_dir)
     state = _prepare_run_dir(config, run_dir, resume)
     model = build_model(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = _optimizer(model, config)
     history = {c: [] for c in HISTORY_COLUMNS}
     start, lam, best = 0, config.rate_penalty, {"ne": math.inf, "update": -1, "state": None}
     elapsed = 0.0
@@ -188,7 +187,7 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
         model.train()
         lr = _learning_rate(config, update)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_factor"]
         x, y, m = _tensors(make_trials(config.task, config.batch_size,
                                        seed_for(TRAIN_STREAM, config.seed, update)))
         outputs, rates = model(x, noise_std=config.noise_std,
@@ -240,6 +239,18 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
                "run_hash": config.run_hash(), "hdbench_version": __version__}
     checkpoint.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def _optimizer(model, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with the input weights in their own group (``input_lr_factor``)."""
+    inputs = {"U", "rnn.weight_ih_l0"}
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if n not in inputs], "lr_factor": 1.0},
+        {"params": [p for n, p in named if n in inputs], "lr_factor": config.input_lr_factor},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr,
+                             weight_decay=config.weight_decay)
 
 
 def _in_out_weights(model) -> list[torch.Tensor]:

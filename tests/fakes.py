@@ -1,0 +1,81 @@
+"""Tiny stand-ins used by the scoring, engine and leaderboard tests (importable by workers)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from hdbench.system import Activity, split_inputs
+
+
+class FakeRing:
+    """A perfect-ish heading integrator with 8 cosine-tuned units (a stand-in reference).
+
+    Instance ``k`` integrates AV with gain ``1 + 0.02 k``, so two instances differ slightly.
+    """
+
+    n_units = 8
+    cell_types = ("compass",) * 8
+
+    def __init__(self, instance_seed: int = 0):
+        self.gain = 1.0 + 0.02 * instance_seed
+        self.preferred = np.linspace(0, 2 * np.pi, self.n_units, endpoint=False)
+
+    def simulate(self, inputs, seed=None, silence=None) -> Activity:
+        array, heading, av = split_inputs(inputs)
+        theta0 = np.arctan2(array[:, 0, 1], array[:, 0, 2])
+        estimate = theta0[:, None] + self.gain * np.cumsum(array[:, :, 0], axis=1)
+        outputs = np.stack([np.sin(estimate), np.cos(estimate)], axis=-1)
+        rates = np.maximum(0.0, np.cos(estimate[..., None] - self.preferred))
+        return Activity(rates=rates, outputs=outputs, inputs=array, heading=heading, av=av,
+                        cell_types=self.cell_types)
+
+    def recurrent_weights(self) -> np.ndarray:
+        return np.cos(self.preferred[:, None] - self.preferred[None, :]) / self.n_units
+
+
+def make_ring(instance_seed: int = 0) -> FakeRing:
+    return FakeRing(instance_seed)
+
+
+def make_broken(instance_seed: int = 0):
+    raise RuntimeError("this reference cannot be built")
+
+
+# -- benchmark functions -------------------------------------------------------------------------
+
+def explode(subject, reference):
+    raise RuntimeError("benchmark exploded")
+
+
+def constant(subject, reference):
+    return 1.0
+
+
+def n_units_ratio(subject, reference):
+    """A 'similarity' that reads both bundles: reference units / subject units."""
+    return reference.n_units / subject.n_units, 0.01
+
+
+# -- engine job functions ------------------------------------------------------------------------
+
+def square(x):
+    return x * x
+
+
+def fail_if_negative(x):
+    if x < 0:
+        raise ValueError(f"negative input {x}")
+    return x
+
+
+def torch_threads(_):
+    import torch
+
+    return torch.get_num_threads()
+
+
+def slow_square(x):
+    time.sleep(0.2)
+    return x * x

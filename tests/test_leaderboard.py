@@ -1,0 +1,291 @@
+import json
+import math
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from hdbench.cli import main
+from hdbench.errors import HdbenchError
+from hdbench.leaderboard import (
+    COLUMNS,
+    read_table,
+    render_csv,
+    render_html,
+    render_markdown,
+    run_leaderboard,
+    summarise,
+    write_leaderboard,
+)
+from hdbench.scoring import Benchmark, get
+from hdbench.store import Store
+from hdbench.training import TrainConfig
+from hdbench.zoo import QUICK_ZOO, ZOO, ZooEntry
+from tests import fakes
+
+FAKE = "fake=tests.fakes:make_ring"
+TINY = TrainConfig(model_options={"n_units": 8}, updates=2, batch_size=4, val_every=1,
+                   val_trials=4, test_trials=4, checkpoint_every=1)
+TINY_ZOO = (ZooEntry("tiny", TINY), ZooEntry("ctrnn-untrained", TrainConfig(), trained=False))
+HEADER = {"generated": "2026-01-01T00:00:00+00:00", "hdbench_version": "0.1.0"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(tmp_path, **kwargs):
+    options = dict(zoo=TINY_ZOO, references=[FAKE], quick=True, out_dir=tmp_path / "out",
+                   store=tmp_path / "cache", progress=False, log=lambda line: None)
+    options.update(kwargs)
+    return run_leaderboard(**options)
+
+
+# -- synthetic tables -------------------------------------------------------------------------
+
+def synthetic_table():
+    rows = []
+    for model, seed, bench, normalised, raw in [
+        ("good", 0, "fly.task.a", 0.9, 0.1), ("good", 1, "fly.task.a", 0.7, 0.3),
+        ("good", 0, "fly.task.b", 1.2, 0.0), ("good", 1, "fly.task.b", 1.0, 0.1),
+        ("good", 0, "fly.tuning.c", 0.5, 0.5), ("good", 1, "fly.tuning.c", 0.5, 0.5),
+        ("bad <x>", 0, "fly.task.a", 0.1, 0.9), ("bad <x>", 0, "fly.tuning.c", -0.2, 1.2),
+    ]:
+        family = bench.split(".")[1]
+        rows.append({"model": model, "seed": seed, "reference": "fly", "benchmark": bench,
+                     "version": 1, "raw": raw, "ceiling": 0.0, "floor": 1.0,
+                     "normalised": normalised, "error": math.nan, "family": family,
+                     "higher_is_better": False, "note": ""})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def test_summary_aggregates_seeds_then_leaves_with_coverage():
+    summary = summarise(synthetic_table())
+    good = summary[(summary["model"] == "good")].set_index(["reference", "family"])
+    # leaf means over seeds: a 0.8 (SEM 0.1), b 1.1 (SEM 0.1), c 0.5 (SEM 0)
+    assert good.loc[("fly", "task"), "normalised"] == pytest.approx(0.95)
+    assert good.loc[("fly", "task"), "error"] == pytest.approx(math.sqrt(0.02) / 2)
+    assert good.loc[("fly", "overall"), "normalised"] == pytest.approx((0.8 + 1.1 + 0.5) / 3)
+    assert good.loc[("fly", "overall"), "coverage"] == "3/3"
+    assert good.loc[("all", "overall"), "n_seeds"] == 2
+    bad = summary[summary["model"] == "bad <x>"].set_index(["reference", "family"])
+    assert bad.loc[("fly", "task"), "coverage"] == "1/2"  # missing leaf: not counted as 0
+    assert bad.loc[("fly", "task"), "normalised"] == pytest.approx(0.1)
+    assert math.isnan(bad.loc[("fly", "task"), "error"])  # one seed: unknown error
+
+
+def test_rendering_csv_markdown_and_html(tmp_path):
+    table = synthetic_table()
+    paths = write_leaderboard(table, tmp_path / "board", HEADER)
+    assert sorted(p.name for p in paths.values()) == ["leaderboard.csv", "leaderboard.html",
+                                                      "leaderboard.md"]
+    csv = paths["csv"].read_text()
+    assert csv.startswith("# generated: 2026-01-01T00:00:00+00:00\n# hdbench_version: 0.1.0\n")
+    back = read_table(paths["csv"])
+    assert list(back.columns) == list(COLUMNS) and len(back) == len(table)
+    assert back["normalised"].max() == pytest.approx(1.2)  # stored unclipped
+
+    md = paths["md"].read_text()
+    assert "- hdbench_version: 0.1.0" in md
+    lines = [line for line in md.splitlines() if line.startswith("| 1 |")
+             or line.startswith("| 2 |")]
+    assert lines[0].startswith("| 1 | good | 2 |") and lines[1].startswith("| 2 | bad <x> | 1 |")
+    assert "0.80 ± 0.05 (3/3)" in lines[0]  # mean of 0.8, 1.1, 0.5; sqrt(.1² + .1² + 0) / 3
+    assert "(1/2)" in lines[1]
+    assert "1.00* (raw 0.05)" in md  # good on fly.task.b: clipped for display
+
+    page = paths["html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script>" in page and "sortable" in page
+    assert not re.search(r"(src|href)=", page)  # self-contained: no external assets
+    assert "bad &lt;x&gt;" in page and "bad <x>" not in page
+    assert 'data-value="0.8"' in page or 'data-value="0.7999999999999999"' in page
+    assert "hdbench_version" in page
+
+
+def test_renderers_are_pure_functions_of_the_table():
+    table = synthetic_table()
+    summary = summarise(table)
+    assert render_markdown(table, summary, HEADER) == render_markdown(table, summary, HEADER)
+    assert render_html(table, summary, HEADER) == render_html(table, summary, HEADER)
+    assert render_csv(table, HEADER).count("\n") == len(HEADER) + 1 + len(table)
+
+
+# -- the driver, end to end on a fake reference -----------------------------------------------
+
+def test_leaderboard_end_to_end_then_cache_hits(tmp_path):
+    first = run(tmp_path)
+    assert not first.failures and len(first.results) == 4  # train, ceiling, floor, tiny
+    table = first.table
+    assert set(table["model"]) == {"tiny", "ctrnn-untrained"}
+    assert set(table["benchmark"]) == {"fake.task.test-ne", "fake.task.generalisation-ne",
+                                       "fake.task.noise-ne"}
+    untrained = table[table["model"] == "ctrnn-untrained"]
+    assert (untrained["normalised"] == 0.0).all()  # the floor network scores exactly 0
+    assert (table["ceiling"] < table["floor"]).all()  # NE: lower is better
+    for name in ("csv", "md", "html"):
+        assert (tmp_path / "out" / f"leaderboard.{name}").is_file()
+    zoo_run = tmp_path / "out" / "zoo" / "tiny-seed0"
+    assert sorted(p.name for p in zoo_run.iterdir()) == ["config.json", "history.csv",
+                                                         "metrics.json", "model.pt"]
+    store = Store(tmp_path / "cache")
+    record = json.loads(next((store.root / "scores").glob("*/v1/*.json")).read_text())
+    assert record["provenance"]["hdbench_version"] == "0.1.0"
+    assert {"platform", "created", "seeds", "wall_s", "worker"} <= set(record["provenance"])
+    run_record = json.loads((store.run_dir(TINY.run_hash()) / "record.json").read_text())
+    assert run_record["config"] == TINY.to_dict() and run_record["metrics"]["test_ne"] > 0
+    assert not (store.root / "scratch" / TINY.run_hash()).exists()
+
+    second = run(tmp_path)
+    assert second.results == []  # everything cached
+    pd.testing.assert_frame_equal(second.table, table)
+
+
+def test_a_new_benchmark_version_is_a_cache_miss(tmp_path):
+    run(tmp_path)
+    bumped = Benchmark(**{**get("fake.task.test-ne").__dict__, "version": 2})
+    again = run(tmp_path, benchmarks=[bumped, "fake.task.noise-ne"])
+    assert sorted(r.label for r in again.results) == [
+        "ceiling of fake: 1 benchmarks", "floor of fake: 1 benchmarks",
+        "score tiny-seed0 vs fake: 1 benchmarks"]
+    assert set(again.table["version"]) == {1, 2}
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import hdbench.leaderboard as lb
+
+    stored = []
+    original = lb._store_result
+
+    def store_then_die(store, job, result):
+        original(store, job, result)
+        stored.append(result.key)
+        if len(stored) == 2:
+            raise KeyboardInterrupt  # killed after two jobs were stored
+
+    monkeypatch.setattr(lb, "_store_result", store_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.setattr(lb, "_store_result", original)
+    assert not (tmp_path / "out" / "leaderboard.csv").exists()
+    resumed = run(tmp_path)
+    assert {r.key for r in resumed.results}.isdisjoint(stored)
+    assert len(resumed.results) == 2 and not resumed.failures
+    assert len(resumed.table) == 6
+
+
+def test_failures_are_recorded_and_do_not_stop_the_others(tmp_path):
+    outcome = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"])
+    failed = {r.label for r in outcome.failures}
+    # (the untrained zoo network is the floor network: its job is the floor job)
+    assert failed == {"ceiling of broken: 3 benchmarks", "floor of broken: 3 benchmarks",
+                      "score tiny-seed0 vs broken: 3 benchmarks"}
+    assert set(outcome.table["reference"]) == {"fake"}  # fake fully scored
+    records = list((tmp_path / "cache" / "failures").rglob("*.json"))
+    assert records
+    error = json.loads(records[0].read_text())["error"]
+    assert error["type"] == "RuntimeError" and "cannot be built" in error["message"]
+    assert "make_broken" in error["traceback"]
+    assert (tmp_path / "out" / "leaderboard.md").is_file()
+
+    skipped = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"],
+                  retry_failed=False)
+    assert skipped.results == []
+    retried = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"])
+    assert len(retried.failures) == 3  # retried by default, and still failing
+
+
+def test_failing_and_degenerate_benchmarks(tmp_path):
+    boom = Benchmark(family="dynamics", name="boom", score_fn=fakes.explode,
+                     higher_is_better=True, reference="fake")
+    flat = Benchmark(family="tuning", name="flat", score_fn=fakes.constant,
+                     higher_is_better=True, reference="fake")
+    outcome = run(tmp_path, benchmarks=["fake.task.test-ne", boom, flat])
+    assert outcome.failures == []  # the job ran; the benchmark failure is recorded per score
+    failure = list((tmp_path / "cache" / "failures" / "scores" / "fake.dynamics.boom")
+                   .rglob("*.json"))
+    assert len(failure) == 3  # ceiling, floor and tiny
+    flat_rows = outcome.table[outcome.table["benchmark"] == "fake.tuning.flat"]
+    assert flat_rows["normalised"].isna().all()
+    assert (flat_rows["note"] == "degenerate: ceiling == floor").all()
+    tiny = outcome.summary[(outcome.summary["model"] == "tiny")
+                           & (outcome.summary["reference"] == "fake")
+                           & (outcome.summary["family"] == "overall")]
+    assert tiny["coverage"].iloc[0] == "1/3"
+
+
+def test_dry_run_plans_without_writing(tmp_path):
+    lines = []
+    outcome = run(tmp_path, dry_run=True, log=lines.append)
+    assert outcome.planned == [
+        "train tiny-seed0 (2 updates)", "ceiling of fake: 3 benchmarks",
+        "floor of fake: 3 benchmarks", "score tiny-seed0 vs fake: 3 benchmarks (after training)"]
+    assert lines[0].startswith("dry run: 4 jobs would run")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_zoo_checkpoints_are_reused_by_run_hash(tmp_path):
+    run(tmp_path)
+    fresh_cache = run(tmp_path, store=tmp_path / "other-cache", dry_run=True)
+    assert not any(line.startswith("train") for line in fresh_cache.planned)
+    changed = (ZooEntry("tiny", TINY.replace(updates=3)),)
+    replanned = run(tmp_path, zoo=changed, store=tmp_path / "other-cache", dry_run=True)
+    assert "train tiny-seed0 (3 updates)" in replanned.planned
+
+
+def test_bad_inputs_are_clear_errors(tmp_path):
+    with pytest.raises(HdbenchError, match="unknown benchmark"):
+        run(tmp_path, benchmarks=["fake.task.nope"])
+    with pytest.raises(HdbenchError, match="not being scored"):
+        run(tmp_path, benchmarks=["other.task.test-ne"])
+    with pytest.raises(HdbenchError, match="unique"):
+        run(tmp_path, references=[FAKE, FAKE])
+    with pytest.raises(HdbenchError, match="model id"):
+        ZooEntry("bad id", TINY)
+    with pytest.raises(HdbenchError, match="unique"):
+        run(tmp_path, zoo=TINY_ZOO + TINY_ZOO[:1])
+
+
+def test_zoos_are_data():
+    assert {e.model_id for e in QUICK_ZOO} == {"ctrnn-quick", "gru-quick", "ctrnn-untrained"}
+    assert all(e.config.updates <= 300 for e in QUICK_ZOO if e.trained)
+    assert any(not e.trained for e in ZOO)
+
+
+def test_cli_dry_run_and_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HDBENCH_HOME", str(tmp_path / "home"))
+    assert main(["leaderboard", "--quick", "--dry-run", "--reference", FAKE,
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "would run: train ctrnn-quick-seed0 (300 updates)" in out
+    assert str(tmp_path / "home") in out
+    assert main(["leaderboard", "--dry-run", "--reference", "x=tests.fakes:nothing"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot import reference factory" in err
+
+
+def test_leaderboard_help_stays_light():
+    code = ("import sys; from hdbench.cli import build_parser; "
+            "build_parser().parse_args(['leaderboard', '--quick', '--jobs', '2']); "
+            "print(sorted(m for m in ('torch', 'pandas', 'distributed') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_leaderboard_on_a_loopback_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
+                                  processes=True, dashboard_address=None) as cluster:
+        outcome = run(tmp_path, dask_scheduler=cluster.scheduler_address)
+    assert not outcome.failures and len(outcome.results) == 4
+    assert len(outcome.table) == 6
+    workers = {r.worker["pid"] for r in outcome.results}
+    assert all(r.worker["torch_threads"] == 1 for r in outcome.results)
+    assert len(workers) >= 1
