@@ -43,7 +43,8 @@ def test_cosine_schedule_ends_at_the_final_factor():
     cfg = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_final_factor=0.01, updates=11)
     assert _learning_rate(cfg, 0) == pytest.approx(1e-3)
     assert _learning_rate(cfg, 10) == pytest.approx(1e-5)
-    assert _learning_rate(TrainConfig(), 4999) == 1e-3
+    assert _learning_rate(TrainConfig(lr_schedule="constant"), 4999) == 1e-3
+    assert TrainConfig().lr_schedule == "cosine" and TrainConfig().input_lr_factor == 10.0
 
 
 def test_config_round_trips_and_validates():
@@ -127,3 +128,16 @@ def test_pickled_objects_are_refused(tmp_path):
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
     checkpoint.atomic_write_text(tmp_path / "a.txt", "hello")
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_input_weights_get_their_own_learning_rate():
+    from hdbench.training.trainer import _optimizer, build_model
+
+    for model in ("ctrnn", "gru"):
+        cfg = TrainConfig(model=model, model_options={"n_units": 4}, input_lr_factor=10.0)
+        net = build_model(cfg)
+        groups = _optimizer(net, cfg).param_groups
+        factors = {g["lr_factor"]: {id(p) for p in g["params"]} for g in groups}
+        inputs = net.U if model == "ctrnn" else net.rnn.weight_ih_l0
+        assert factors[10.0] == {id(inputs)}
+        assert len(factors[1.0]) == len(list(net.parameters())) - 1
