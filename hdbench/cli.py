@@ -48,6 +48,8 @@ def cmd_train(args) -> int:
         options["activation"] = args.activation
     if args.units:
         options["n_units"] = args.units
+    if args.noise_location:
+        options["noise_location"] = args.noise_location
     changes = {k: v for k, v in dict(
         updates=args.updates, batch_size=args.batch_size, lr=args.lr,
         lr_schedule=args.lr_schedule, input_lr_factor=args.input_lr_factor,
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=_nonneg_float, help="training rate-noise SD")
     p.add_argument("--activation", help="CTRNN rate function: retanh, tanh, relu, softplus")
     p.add_argument("--units", type=_positive_int, help="recurrent units (default 100)")
+    p.add_argument("--noise-location", choices=["rate", "state"],
+                   help="CTRNN: training noise on the rates or in the state equation")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")

@@ -3,7 +3,10 @@
     a_t = a_{t-1} + (dt/τ)(−a_{t-1} + W h_{t-1} + U x_t + b),   h_t = f(a_t) + η_t,   y_t = V h_t
 
 with a learned initial state a_0, no output bias, a zero diagonal of W enforced at all times by a
-fixed mask, and Gaussian rate noise η (std 0.1 during training, 0 at evaluation).
+fixed mask, and Gaussian noise during training (std 0.1, 0 at evaluation). Where the noise enters
+is a model option: ``"rate"`` adds η to h after f (the authors' 2024 code), ``"state"`` adds ξ
+inside the state equation, ``τ da/dt = −a + W h + U x + b + ξ`` (the paper's equation), so that
+Euler scales it by dt/τ and the readout sees it only low-pass filtered.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import torch
 from hdbench.core import activation_fn, integrate
 from hdbench.errors import HdbenchError
 from hdbench.models.base import TrainableSystem
+
+NOISE_LOCATIONS = ("rate", "state")
 
 
 class CTRNN(TrainableSystem):
@@ -31,21 +36,28 @@ class CTRNN(TrainableSystem):
         Euler step dt/τ (default 0.1).
     n_inputs, n_outputs : int
         3 (AV, sin θ0, cos θ0) and 2 (sin θ, cos θ) for the HD task.
+    noise_location : {"rate", "state"}
+        Where training noise enters (see the module docstring).
     init_seed : int
         Seed of the initialisation (papers.md §1.1): W ~ 1.5·N(0, 1/N) with zero diagonal,
         U ~ N(0, 1/3), V = 0, b = 0.1 + 0.01·N(0, 1), a_0 = 0.
     """
 
     def __init__(self, n_units: int = 100, activation: str = "retanh", alpha: float = 0.1,
-                 n_inputs: int = 3, n_outputs: int = 2, init_seed: int = 0):
+                 n_inputs: int = 3, n_outputs: int = 2, noise_location: str = "rate",
+                 init_seed: int = 0):
         super().__init__()
+        if noise_location not in NOISE_LOCATIONS:
+            raise HdbenchError(f"noise_location must be one of {NOISE_LOCATIONS}; "
+                               f"got {noise_location!r}")
         if n_units < 1:
             raise HdbenchError(f"n_units must be >= 1; got {n_units}")
         if not 0 < alpha <= 1:
             raise HdbenchError(f"alpha = dt/tau must lie in (0, 1]; got {alpha}")
         activation_fn(activation)
         self.config = dict(n_units=n_units, activation=activation, alpha=alpha,
-                           n_inputs=n_inputs, n_outputs=n_outputs, init_seed=init_seed)
+                           n_inputs=n_inputs, n_outputs=n_outputs,
+                           noise_location=noise_location, init_seed=init_seed)
         g = torch.Generator().manual_seed(int(init_seed))
         mask = 1.0 - torch.eye(n_units)
         self.register_buffer("W_mask", mask)
@@ -61,9 +73,14 @@ class CTRNN(TrainableSystem):
                 silence=None):
         """Return ``(outputs [B,T,2], rates [B,T,N])`` for inputs ``[B,T,3]``."""
         drive = torch.nn.functional.linear(inputs, self.U, self.b)
+        rate_noise = noise_std
+        if noise_std > 0 and self.config.get("noise_location", "rate") == "state":
+            rate_noise = 0.0
+            drive = drive + noise_std * torch.randn(drive.shape, generator=generator,
+                                                    dtype=drive.dtype, device=drive.device)
         rates = integrate(drive, self.W, self.a0, self.config["alpha"],
                           activation=self.config["activation"], W_mask=self.W_mask,
-                          noise_std=noise_std, generator=generator, silence=silence)
+                          noise_std=rate_noise, generator=generator, silence=silence)
         return rates @ self.V.T, rates
 
     def recurrent_weights(self) -> np.ndarray:
