@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from hdbench import __version__
+
+QUICK_JOBS = 2  # worker processes of `hdbench leaderboard --quick` unless --jobs says otherwise
 
 
 def _positive_int(text: str) -> int:
@@ -84,8 +87,11 @@ def cmd_leaderboard(args) -> int:
     from hdbench.leaderboard import run_leaderboard
 
     _set_threads(args.threads)
+    jobs = args.jobs
+    if jobs is None:  # the quick leaderboard's time budget assumes 2 cores
+        jobs = min(QUICK_JOBS, os.cpu_count() or 1) if args.quick else 1
     outcome = run_leaderboard(
-        references=args.reference or None, quick=args.quick, jobs=args.jobs,
+        references=args.reference or None, quick=args.quick, jobs=jobs,
         dask_scheduler=args.dask_scheduler, dry_run=args.dry_run, out_dir=args.out,
         store=args.cache, retry_failed=not args.skip_failed, progress=not args.quiet)
     return 1 if outcome.failures else 0
@@ -172,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "circuits; write leaderboard.{csv,md,html}")
     p.add_argument("--quick", action="store_true",
                    help="the quick zoo (short training) and fewer evaluation trials")
-    p.add_argument("--jobs", type=_positive_int, default=1,
-                   help="local worker processes, 1 torch thread each (default 1: in-process)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="local worker processes, 1 torch thread each (default 1: in-process; "
+                        f"with --quick, {QUICK_JOBS} or the number of cores if fewer)")
     p.add_argument("--dask-scheduler", metavar="ADDRESS",
                    help="run the jobs on this Dask scheduler (e.g. tcp://127.0.0.1:8786)")
     p.add_argument("--dry-run", action="store_true", help="list the jobs that would run")

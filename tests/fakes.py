@@ -79,3 +79,17 @@ def torch_threads(_):
 def slow_square(x):
     time.sleep(0.2)
     return x * x
+
+
+# -- a small ring-attractor reference with every cell type (benchmark families) ----------------
+
+def make_ring_circuit(instance_seed: int = 0):
+    """The 24-unit ring network of :mod:`tests.ring_system` as a reference circuit.
+
+    Instance ``k`` has shifter offsets of 30 + 4k degrees; ``task`` is the ring's slow task.
+    """
+    from tests.ring_system import OFFSET, SPEC, ring_ctrnn
+
+    ring = ring_ctrnn(8, offset=OFFSET + np.radians(4.0 * instance_seed))
+    ring.task = SPEC
+    return ring

@@ -21,6 +21,7 @@ from hdbench.leaderboard import (
     write_leaderboard,
 )
 from hdbench.scoring import Benchmark, get
+from hdbench.scoring.task_benchmarks import TASK_BENCHMARKS
 from hdbench.store import Store
 from hdbench.training import TrainConfig
 from hdbench.zoo import QUICK_ZOO, ZOO, ZooEntry
@@ -42,8 +43,11 @@ def one_thread():
 
 
 def run(tmp_path, **kwargs):
-    options = dict(zoo=TINY_ZOO, references=[FAKE], quick=True, out_dir=tmp_path / "out",
-                   store=tmp_path / "cache", progress=False, log=lambda line: None)
+    """The driver on tiny fakes; the task benchmarks only unless ``benchmarks`` is given (the
+    other families are tested on a small ring network in test_benchmark_families.py)."""
+    options = dict(zoo=TINY_ZOO, references=[FAKE], benchmarks=TASK_BENCHMARKS, quick=True,
+                   out_dir=tmp_path / "out", store=tmp_path / "cache", progress=False,
+                   log=lambda line: None)
     options.update(kwargs)
     return run_leaderboard(**options)
 
@@ -254,8 +258,18 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 
 def test_zoos_are_data():
     assert {e.model_id for e in QUICK_ZOO} == {"ctrnn-quick", "gru-quick", "ctrnn-untrained"}
-    assert all(e.config.updates <= 300 for e in QUICK_ZOO if e.trained)
-    assert any(not e.trained for e in ZOO)
+    assert all(e.config.updates <= 700 for e in QUICK_ZOO if e.trained)
+    ids = {e.model_id for e in ZOO}
+    assert {"ctrnn", "ctrnn-cueva-0p1x", "ctrnn-cueva-3x", "ctrnn-rodent", "ctrnn-fly", "gru",
+            "lstm", "vanilla", "ctrnn-untrained"} <= ids
+    kao = [e for e in ZOO if e.model_id.startswith("kao-")]
+    assert {(e.config.model_options["activation"], e.config.rate_penalty) for e in kao} == {
+        (f, r) for f in ("retanh", "tanh", "relu", "softplus") for r in (0.0, 1e-3, 1e-2)}
+    assert all(len(e.seeds) >= 3 for e in ZOO)
+    trained = [e.config for e in ZOO if e.trained]
+    assert all(c.lr_schedule == "cosine" and c.input_lr_factor == 10 for c in trained)
+    hashes = [c.run_hash() for e in ZOO if e.trained for _, c in e.configs()]
+    assert len(set(hashes)) == len(hashes)
 
 
 def test_cli_dry_run_and_errors(tmp_path, capsys, monkeypatch):
@@ -263,7 +277,7 @@ def test_cli_dry_run_and_errors(tmp_path, capsys, monkeypatch):
     assert main(["leaderboard", "--quick", "--dry-run", "--reference", FAKE,
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "would run: train ctrnn-quick-seed0 (300 updates)" in out
+    assert "would run: train ctrnn-quick-seed0 (700 updates)" in out
     assert str(tmp_path / "home") in out
     assert main(["leaderboard", "--dry-run", "--reference", "x=tests.fakes:nothing"]) == 2
     err = capsys.readouterr().err

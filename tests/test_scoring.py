@@ -141,7 +141,8 @@ def test_generic_benchmarks_are_bound_to_every_reference():
     bench = get("fake.task.test-ne")
     assert bench.reference == "fake" and bench.parent == "task" and bench.version >= 1
     assert not bench.higher_is_better and "Cueva" in bench.citation
-    assert [b.id for b in all_benchmarks(["fake"], family="dynamics")] == []
+    assert [b.id for b in all_benchmarks(["fake"], family="dynamics")] == [
+        "fake.dynamics.dsa", "fake.dynamics.ring-coverage", "fake.dynamics.silencing"]
     with pytest.raises(HdbenchError, match="unknown benchmark"):
         get("fake.task.nope")
     with pytest.raises(HdbenchError, match="look like"):

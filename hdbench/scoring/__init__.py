@@ -1,9 +1,15 @@
 """Scoring: benchmarks = (reference circuit, measurement, comparison), ceilings, floors, Scores.
 
-Importing this package registers the built-in benchmarks (the task family).
+Importing this package registers the built-in benchmarks of every family (task, tuning,
+representation, connectivity, dynamics).
 """
 
-from hdbench.scoring import task_benchmarks as _task_benchmarks  # noqa: F401 - registers
+# importing these modules registers their benchmarks
+from hdbench.scoring import connectivity_benchmarks as _connectivity  # noqa: F401
+from hdbench.scoring import dynamics_benchmarks as _dynamics  # noqa: F401
+from hdbench.scoring import representation_benchmarks as _representation  # noqa: F401
+from hdbench.scoring import task_benchmarks as _task  # noqa: F401
+from hdbench.scoring import tuning_benchmarks as _tuning  # noqa: F401
 from hdbench.scoring.benchmark import (
     FAMILIES,
     Benchmark,

@@ -3,12 +3,24 @@
 The subject and the reference are simulated at most once per trial set (a shared
 :class:`~hdbench.scoring.bundle.Bundle` each), however many benchmarks read them. The job is a
 pure function of its frozen :class:`ScoreJob`; it returns values and writes nothing.
+
+BLAS runs single-threaded inside a job: its matrices are small (units x conditions), and
+multi-threaded OpenBLAS next to other busy processes is up to 10x slower (an SVD of 4000 x 200
+took 2 s with 2 threads on a loaded 2-core machine, 0.2 s with one).
+
+The reference side of a job (instance ``reference_instance`` of the circuit on the protocol's
+trials) is the same for every subject, so its bundle is kept per process
+(:func:`reference_bundle`): its simulations and derived measurements (cell types, silencing,
+slow points, ...) are computed once per process, not once per subject.
 """
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass
+
+from threadpoolctl import threadpool_limits
 
 from hdbench.scoring.benchmark import Benchmark
 from hdbench.scoring.bundle import Bundle, EvalProtocol, task_for_reference
@@ -35,30 +47,38 @@ def error_info(err: BaseException) -> dict:
             "traceback": "".join(traceback.format_exception(err))}
 
 
+@functools.lru_cache(maxsize=4)
+def reference_bundle(reference: ReferenceSpec, instance: int, protocol: EvalProtocol) -> Bundle:
+    """The bundle of instance ``instance`` of ``reference``, shared by this process's jobs."""
+    system = reference.load(instance)
+    return Bundle(system, task_for_reference(reference.name, system), protocol,
+                  label=f"{reference.name} instance {instance}")
+
+
 def run_score_job(job: ScoreJob) -> dict:
     """``{"values": {id: {"value", "error"}}, "failures": {id: error_info}, "task", ...}``.
 
     A benchmark that raises is reported under ``failures`` and does not stop the others;
     failing to build the subject or the reference raises (the whole job fails).
     """
-    reference_system = job.reference.load(job.reference_instance)
-    spec = task_for_reference(job.reference.name, reference_system)
-    reference = Bundle(reference_system, spec, job.protocol,
-                       label=f"{job.reference.name} instance {job.reference_instance}")
+    reference = reference_bundle(job.reference, job.reference_instance, job.protocol)
+    spec = reference.spec
     subject = Bundle(job.subject.load(), spec, job.protocol, label=job.subject.describe())
+    simulated = reference.n_simulations
     values, failures = {}, {}
-    for bench in job.benchmarks:
-        if bench.reference != job.reference.name:
-            failures[bench.id] = {"type": "HdbenchError", "traceback": "",
-                                  "message": f"benchmark {bench.id} does not belong to "
-                                             f"reference {job.reference.name!r}"}
-            continue
-        try:
-            value, error = bench(subject, reference)
-        except Exception as err:  # recorded per benchmark; the others go on
-            failures[bench.id] = error_info(err)
-            continue
-        values[bench.id] = {"value": value, "error": error}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for bench in job.benchmarks:
+            if bench.reference != job.reference.name:
+                failures[bench.id] = {"type": "HdbenchError", "traceback": "",
+                                      "message": f"benchmark {bench.id} does not belong to "
+                                                 f"reference {job.reference.name!r}"}
+                continue
+            try:
+                value, error = bench(subject, reference)
+            except Exception as err:  # recorded per benchmark; the others go on
+                failures[bench.id] = error_info(err)
+                continue
+            values[bench.id] = {"value": value, "error": error}
     return {"values": values, "failures": failures, "task": spec.name,
             "simulations": {"subject": subject.n_simulations,
-                            "reference": reference.n_simulations}}
+                            "reference": reference.n_simulations - simulated}}

@@ -1,0 +1,312 @@
+"""Connectivity motifs: weight profiles against preferred-direction difference (papers.md §1.6).
+
+Weights are ``W[target, source]``. For a target unit i and a source unit j the preferred-direction
+difference is ``Δ_ij = wrap(PD_i − PD_j)`` in (−π, π]: a positive Δ means the source excites
+targets whose PD lies counter-clockwise (CCW) of its own, i.e. it pushes the bump CCW. The
+profile of a (target type, source type) pair is the mean weight in Δ bins centred on multiples
+of 2π / n_bins (one bin centred on 0), self-weights excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hdbench.errors import HdbenchError
+
+TWO_PI = 2.0 * np.pi
+RING_TYPES = ("compass", "shifter_cw", "shifter_ccw")
+
+
+def wrap(angle):
+    """Angles wrapped to (−π, π]."""
+    out = np.mod(np.asarray(angle, dtype=np.float64) + np.pi, TWO_PI) - np.pi
+    return np.where(out == -np.pi, np.pi, out)
+
+
+def delta_centers(n_bins: int) -> np.ndarray:
+    """Sorted Δ bin centres (rad): multiples of 2π / n_bins in (−π, π]."""
+    return np.sort(wrap(np.arange(n_bins) * TWO_PI / n_bins))
+
+
+def _inputs(W, preferred, cell_types):
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise HdbenchError(f"W must be a square [target, source] matrix; got shape {W.shape}")
+    preferred = np.asarray(preferred, dtype=np.float64).reshape(-1)
+    cell_types = np.asarray(cell_types, dtype=object).reshape(-1)
+    if preferred.shape[0] != W.shape[0] or cell_types.shape[0] != W.shape[0]:
+        raise HdbenchError(f"need one preferred direction and one cell type per unit "
+                           f"({W.shape[0]}); got {preferred.shape[0]} and {cell_types.shape[0]}")
+    if not np.all(np.isfinite(W)):
+        raise HdbenchError("W contains NaN or inf")
+    return W, preferred, cell_types
+
+
+def _types_from(table_or_pd, cell_types):
+    if isinstance(table_or_pd, pd.DataFrame):
+        return table_or_pd["pd"].to_numpy(), table_or_pd["cell_type"].to_numpy()
+    if cell_types is None:
+        raise HdbenchError("pass a tuning table, or preferred directions and cell_types")
+    return table_or_pd, cell_types
+
+
+def sort_by_preferred(W, table_or_pd, cell_types=None, types=RING_TYPES):
+    """W restricted to units of ``types``, grouped by type and sorted by PD within a type.
+
+    Returns ``(W_sorted, order)``, ``order`` the original unit indices.
+    """
+    preferred, cell_types = _types_from(table_or_pd, cell_types)
+    W, preferred, cell_types = _inputs(W, preferred, cell_types)
+    order = np.concatenate([np.nonzero(cell_types == t)[0][np.argsort(
+        preferred[cell_types == t], kind="stable")] for t in types]).astype(np.int64)
+    return W[np.ix_(order, order)], order
+
+
+def weight_profiles(W, table_or_pd, cell_types=None, *, n_bins: int = 36,
+                    types=RING_TYPES) -> pd.DataFrame:
+    """Mean weight against Δ = wrap(PD_target − PD_source) for every (target, source) type pair.
+
+    Parameters
+    ----------
+    W : [units, units]
+        Recurrent weights ``W[target, source]``.
+    table_or_pd : DataFrame or array
+        A tuning table (columns ``pd``, ``cell_type``) or the preferred directions (rad).
+    cell_types : array, optional
+        One label per unit when preferred directions are passed.
+    n_bins : int
+        Δ bins (default 36 of 10°).
+    types : sequence of str
+        Cell types to include.
+
+    Returns
+    -------
+    DataFrame with columns ``target``, ``source``, ``delta`` (bin centre, rad), ``weight``
+    (mean, NaN for empty bins), ``n`` (pairs in the bin).
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 4:
+        raise HdbenchError(f"n_bins must be an integer >= 4; got {n_bins!r}")
+    preferred, cell_types = _types_from(table_or_pd, cell_types)
+    W, preferred, cell_types = _inputs(W, preferred, cell_types)
+    width = TWO_PI / n_bins
+    delta = wrap(preferred[:, None] - preferred[None, :])
+    k = np.mod(np.round(delta / width).astype(np.int64), n_bins)
+    centers = wrap(np.arange(n_bins) * width)
+    order = np.argsort(centers)
+    offdiag = ~np.eye(W.shape[0], dtype=bool)
+    rows = []
+    for target in types:
+        ti = cell_types == target
+        for source in types:
+            sj = cell_types == source
+            sel = ti[:, None] & sj[None, :] & offdiag
+            if not sel.any():
+                continue
+            n = np.bincount(k[sel], minlength=n_bins)
+            s = np.bincount(k[sel], weights=W[sel], minlength=n_bins)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+            for b in order:
+                rows.append((target, source, centers[b], mean[b], int(n[b])))
+    return pd.DataFrame(rows, columns=["target", "source", "delta", "weight", "n"])
+
+
+def _fill_circular(p: np.ndarray) -> np.ndarray:
+    """Fill NaN bins by circular linear interpolation."""
+    ok = np.isfinite(p)
+    if ok.all() or not ok.any():
+        return np.nan_to_num(p)
+    n = p.shape[0]
+    x = np.arange(n)
+    xp = np.concatenate([x[ok] - n, x[ok], x[ok] + n])
+    return np.interp(x, xp, np.tile(p[ok], 3))
+
+
+def _smooth(p: np.ndarray, bins: int) -> np.ndarray:
+    """Circular triangular smoothing with half-width ``bins`` (0: none)."""
+    if bins <= 0:
+        return p
+    kernel = np.concatenate([np.arange(1, bins + 2), np.arange(bins, 0, -1)]).astype(float)
+    kernel /= kernel.sum()
+    padded = np.concatenate([p[-bins:], p, p[:bins]])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def _peak_location(p: np.ndarray, centers: np.ndarray, near: int | None = None,
+                   reach: int = 0) -> float:
+    """Circular arg-max with parabolic refinement (rad), optionally only within ``reach``
+    bins of bin ``near``."""
+    n = p.shape[0]
+    if near is None:
+        i = int(np.argmax(p))
+    else:
+        cand = np.arange(near - reach, near + reach + 1) % n
+        i = int(cand[np.argmax(p[cand])])
+    y0, y1, y2 = p[(i - 1) % n], p[i], p[(i + 1) % n]
+    denom = y0 - 2 * y1 + y2
+    shift = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
+    return float(wrap(centers[i] + shift * TWO_PI / n))
+
+
+def profile_summary(delta: np.ndarray, weight: np.ndarray, *, smooth_bins: int = 1) -> dict:
+    """Summaries of one weight profile ``weight(delta)`` on sorted, evenly spaced bins.
+
+    Returns
+    -------
+    dict with ``mean``, ``peak``, ``trough``, ``exc_lobe`` (peak − mean), ``inh_lobe``
+    (mean − trough), ``offset`` (Δ of the smoothed maximum, rad, signed), ``offset_circmean``
+    (angle of the positive part of the mean-removed profile), ``trough_offset`` (Δ of the
+    smoothed minimum), ``symmetry`` (correlation of w(Δ) with w(−Δ)), ``odd_amplitude``
+    (max |w(Δ) − w(−Δ)| / 2: the strength of the shift) and ``fourier1`` (share of the
+    profile's variance in the first Fourier mode).
+    """
+    delta = np.asarray(delta, dtype=np.float64)
+    p = _fill_circular(np.asarray(weight, dtype=np.float64))
+    n = p.shape[0]
+    sm = _smooth(p, smooth_bins)
+    mean = float(p.mean())
+    positive = np.clip(p - mean, 0.0, None)
+    vec = (positive * np.exp(1j * delta)).sum()
+    mirror = np.interp(wrap(-delta), delta, p, period=TWO_PI)
+    centred, mcentred = p - mean, mirror - mirror.mean()
+    denom = np.sqrt((centred**2).sum() * (mcentred**2).sum())
+    spectrum = np.abs(np.fft.rfft(p)) ** 2
+    total = spectrum[1:].sum() if n > 2 else 0.0
+    flat = not p.max() > p.min()  # e.g. a pair without connections: no peak to locate
+    nan = float("nan")
+    return {
+        "mean": mean, "peak": float(p.max()), "trough": float(p.min()),
+        "exc_lobe": float(p.max() - mean), "inh_lobe": float(mean - p.min()),
+        # Peaks: located on the smoothed profile, refined on the raw one nearby (smoothing
+        # shifts the peak of a lopsided profile such as the fly's two-lobed P-EN kernel).
+        "offset": nan if flat else _peak_location(p, delta, int(np.argmax(sm)), smooth_bins),
+        "offset_circmean": float(np.angle(vec)) if abs(vec) > 0 else nan,
+        "trough_offset": nan if flat else _peak_location(-p, delta, int(np.argmin(sm)),
+                                                         smooth_bins),
+        "symmetry": float((centred * mcentred).sum() / denom) if denom > 0 else nan,
+        "odd_amplitude": float(np.abs(p - mirror).max() / 2),
+        "fourier1": float(spectrum[1] / total) if total > 0 else nan,
+    }
+
+
+def ring_score(W, preferred, units=None) -> float:
+    """Share of the variance of W (off-diagonal, among ``units``) explained by the first
+    Fourier mode in Δ: the R² of ``W_ij ≈ c + a cos Δ_ij + b sin Δ_ij``.
+
+    1 for a cosine ring (any offset), about 0 for weights unrelated to preferred direction.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    preferred = np.asarray(preferred, dtype=np.float64)
+    if units is not None:
+        units = np.asarray(units)
+        W, preferred = W[np.ix_(units, units)], preferred[units]
+    n = W.shape[0]
+    if n < 3:
+        return float("nan")
+    off = ~np.eye(n, dtype=bool)
+    d = (preferred[:, None] - preferred[None, :])[off]
+    y = W[off]
+    X = np.column_stack([np.ones_like(d), np.cos(d), np.sin(d)])
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    sst = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - ((y - X @ coef) ** 2).sum() / sst) if sst > 0 else float("nan")
+
+
+@dataclass
+class ConnectivitySummary:
+    """Result of :func:`connectivity_summary` (angles in rad).
+
+    Attributes
+    ----------
+    profiles : long DataFrame from :func:`weight_profiles`
+    pairs : one row per (target, source) pair with the :func:`profile_summary` columns
+    ring_score : first-Fourier-mode R² over all compass and shifter units
+    compass_symmetry : symmetry of compass ← compass (NaN without compass units)
+    shifter_offsets : {"shifter_cw": Δ, "shifter_ccw": Δ} of the excitatory peak of each
+        shifter type's projection onto ``offset_target`` units (NaN if absent)
+    offsets_opposite : CW offset < 0 < CCW offset (the expected signs)
+    offset_target : the target type used for ``shifter_offsets`` (resolved from ``auto``)
+    """
+
+    profiles: pd.DataFrame
+    pairs: pd.DataFrame
+    ring_score: float
+    compass_symmetry: float
+    shifter_offsets: dict = field(default_factory=dict)
+    offsets_opposite: bool = False
+    offset_target: str = "compass"
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary (degrees for angles, as in printed tables)."""
+        return {
+            "ring_score": self.ring_score, "compass_symmetry": self.compass_symmetry,
+            "offset_target": self.offset_target,
+            "shifter_offsets_deg": {k: float(np.degrees(v)) for k, v in
+                                    self.shifter_offsets.items()},
+            "offsets_opposite": bool(self.offsets_opposite),
+            "pairs": [{**{k: (float(np.degrees(v)) if k in _ANGLES else v)
+                          for k, v in row.items()}} for row in self.pairs.to_dict("records")],
+        }
+
+
+_ANGLES = {"offset", "offset_circmean", "trough_offset"}
+
+
+def connectivity_summary(W, table: pd.DataFrame, *, n_bins: int = 36, smooth_bins: int = 1,
+                         offset_target: str = "auto") -> ConnectivitySummary:
+    """Weight profiles and their summaries for a classified system.
+
+    Parameters
+    ----------
+    W : [units, units]
+        ``W[target, source]``.
+    table : DataFrame
+        From :func:`hdbench.analysis.classify_units` (``pd`` and ``cell_type`` columns); a
+        ground-truth labelling works too.
+    n_bins, smooth_bins : int
+        Δ bins, and the half-width in bins of the smoothing used to locate peaks.
+    offset_target : str
+        Target type of the headline shifter offsets: ``compass`` (as in Cueva et al.),
+        ``shifter_cw``, ``shifter_ccw``, or ``auto`` (default): the target type onto which the
+        shifters' projections are most lopsided (largest mean ``odd_amplitude``; compass on
+        ties). That is compass for the Cueva network and the fly, and the shifter rings for
+        the rodent double ring, whose shift is ring-to-ring and whose compass cells only read
+        the rings out.
+    """
+    if offset_target not in (*RING_TYPES, "auto"):
+        raise HdbenchError(f"offset_target must be 'auto' or one of {RING_TYPES}; "
+                           f"got {offset_target!r}")
+    profiles = weight_profiles(W, table, n_bins=n_bins)
+    rows = []
+    for (target, source), g in profiles.groupby(["target", "source"], sort=False):
+        rows.append({"target": target, "source": source, "n_pairs": int(g["n"].sum()),
+                     **profile_summary(g["delta"].to_numpy(), g["weight"].to_numpy(),
+                                       smooth_bins=smooth_bins)})
+    pairs = pd.DataFrame(rows)
+    tuned = np.nonzero(table["cell_type"].isin(RING_TYPES).to_numpy())[0]
+    score = ring_score(W, table["pd"].to_numpy(), tuned)
+
+    def pick(target, source, column):
+        if pairs.empty:
+            return float("nan")
+        hit = pairs[(pairs["target"] == target) & (pairs["source"] == source)]
+        return float(hit[column].iloc[0]) if len(hit) else float("nan")
+
+    if offset_target == "auto":
+        shift = {}
+        for t in RING_TYPES:
+            amps = [pick(t, s, "odd_amplitude") for s in ("shifter_cw", "shifter_ccw")]
+            amps = [a for a in amps if np.isfinite(a)]
+            if amps:
+                shift[t] = float(np.mean(amps))
+        offset_target = max(shift, key=lambda t: (shift[t], t == "compass")) if shift \
+            else "compass"
+    offsets = {s: pick(offset_target, s, "offset") for s in ("shifter_cw", "shifter_ccw")}
+    opposite = bool(offsets["shifter_cw"] < 0 < offsets["shifter_ccw"])
+    return ConnectivitySummary(profiles=profiles, pairs=pairs, ring_score=score,
+                               compass_symmetry=pick("compass", "compass", "symmetry"),
+                               shifter_offsets=offsets, offsets_opposite=opposite,
+                               offset_target=offset_target)
