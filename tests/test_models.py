@@ -109,3 +109,17 @@ def test_bad_inputs_and_silence_are_rejected():
         net.simulate(np.full((2, 10, 3), np.nan))
     with pytest.raises(HdbenchError, match="out of range"):
         net.simulate(np.zeros((2, 10, 3)), silence=Silence(units=(7,)))
+
+
+def test_state_noise_is_the_default_and_enters_through_the_state():
+    net = build("ctrnn", n_units=6)
+    assert net.config["noise_location"] == "state"
+    x = torch.zeros(1, 3, 3)
+    g = torch.Generator().manual_seed(0)
+    _, rates = net(x, noise_std=0.1, generator=g)
+    # one Euler step: a_1 = a_0 + α(−a_0 + W f(a_0) + b + ξ) with a_0 = 0 → the rate carries
+    # α·ξ through f, never the raw ξ (which rate noise would add)
+    clean = net(x)[1]
+    assert 0 < (rates - clean).abs().max() < 0.1 * 0.1 * 5
+    with pytest.raises(HdbenchError, match="noise_location"):
+        build("ctrnn", noise_location="output")

@@ -36,15 +36,18 @@ class CTRNN(TrainableSystem):
         Euler step dt/τ (default 0.1).
     n_inputs, n_outputs : int
         3 (AV, sin θ0, cos θ0) and 2 (sin θ, cos θ) for the HD task.
-    noise_location : {"rate", "state"}
-        Where training noise enters (see the module docstring).
+    noise_location : {"state", "rate"}
+        Where training noise enters (see the module docstring). Default ``"state"``: with
+        noise on the rates the readout sees it unfiltered, which acts like a ridge penalty on
+        the readout and leaves the noise-free test NE at 0.8–1.5 % after the default schedule;
+        with the paper's state noise the same schedule reaches below 1 % (measured, issue 2).
     init_seed : int
         Seed of the initialisation (papers.md §1.1): W ~ 1.5·N(0, 1/N) with zero diagonal,
         U ~ N(0, 1/3), V = 0, b = 0.1 + 0.01·N(0, 1), a_0 = 0.
     """
 
     def __init__(self, n_units: int = 100, activation: str = "retanh", alpha: float = 0.1,
-                 n_inputs: int = 3, n_outputs: int = 2, noise_location: str = "rate",
+                 n_inputs: int = 3, n_outputs: int = 2, noise_location: str = "state",
                  init_seed: int = 0):
         super().__init__()
         if noise_location not in NOISE_LOCATIONS:
@@ -74,7 +77,7 @@ class CTRNN(TrainableSystem):
         """Return ``(outputs [B,T,2], rates [B,T,N])`` for inputs ``[B,T,3]``."""
         drive = torch.nn.functional.linear(inputs, self.U, self.b)
         rate_noise = noise_std
-        if noise_std > 0 and self.config.get("noise_location", "rate") == "state":
+        if noise_std > 0 and self.config["noise_location"] == "state":
             rate_noise = 0.0
             drive = drive + noise_std * torch.randn(drive.shape, generator=generator,
                                                     dtype=drive.dtype, device=drive.device)
