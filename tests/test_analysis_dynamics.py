@@ -151,7 +151,8 @@ def test_silencing_reports_empty_groups_and_checks_the_window(ring):
 def test_drift_and_diffusion_grow_with_noise(ring):
     net, _ = ring
     quiet = drift_diffusion(net, SPEC, n_trials=16, n_steps=400, noise_std=0.0)
-    noisy = drift_diffusion(net, SPEC, n_trials=16, n_steps=400, noise_std=0.1)
+    # CTRNN noise enters the state equation, scaled by dt/τ = 0.1 per step
+    noisy = drift_diffusion(net, SPEC, n_trials=16, n_steps=400, noise_std=1.0)
     # Noise-free, the 32-unit ring only settles into its slight pinning points.
     assert abs(quiet["drift"]) < 1e-3 and quiet["final_rms"] < 0.1
     assert noisy["diffusion"] > 10 * quiet["diffusion"] > 0

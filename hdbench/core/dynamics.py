@@ -2,22 +2,22 @@
 
 Two implementations with identical semantics:
 
-- :func:`integrate` — the fast path: a no-graph forward loop into preallocated buffers and a
-  hand-written BPTT (:class:`_RateDynamics`) whose weight gradient is one large GEMM after the
-  backward loop. Used by models and references.
+- :func:`integrate` — the fast path: a no-graph forward loop of a few in-place kernels per step
+  over time-major buffers, and a hand-written BPTT (:class:`_RateDynamics`) whose weight gradient
+  is one large GEMM after the backward loop. Used by models and references. Scratch buffers
+  (noise block, slopes; up to 256 MiB each) are kept per thread between calls.
 - :func:`integrate_autograd` — plain autograd through a per-step loop; the reference the fast
   path is tested against (and the fallback when pre-activations need gradients).
 """
 
 from __future__ import annotations
 
+import math
+import threading
+
 import torch
 
 from hdbench.errors import HdbenchError
-
-# Each activation: (f, f' as a function of (a, f(a))).
-# tanh is evaluated as 2σ(2x) − 1 on the fast path: same function, several times cheaper than
-# torch.tanh on CPU (ecosystem.md §3.5), max float32 difference ~2e-7.
 
 
 def _retanh(a: torch.Tensor) -> torch.Tensor:
@@ -43,62 +43,123 @@ def activation_fn(name: str):
         ) from None
 
 
-def _apply_fast(name: str, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``out = f(a)`` with few, in-place kernels (no autograd)."""
-    if name == "retanh":
-        torch.clamp_min(a, 0.0, out=out)
-        out.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
-    elif name == "tanh":
-        torch.mul(a, 2.0, out=out)
-        out.sigmoid_().mul_(2.0).sub_(1.0)
-    elif name == "relu":
-        torch.clamp_min(a, 0.0, out=out)
-    elif name == "softplus":
-        out.copy_(torch.nn.functional.softplus(a))
-    else:
-        out.copy_(a)
-    return out
+# The fast path writes f(a) = 2 g(2a) − 1 with g = σ for the tanh family (tanh(x) = 2σ(2x) − 1 is
+# several times cheaper than torch.tanh on CPU, ecosystem.md §3.5) and f = g otherwise. It
+# integrates the scaled state u = κa (κ = 2 for the tanh family, else 1), so that g(u) needs no
+# per-step rescaling.
+_TANH_FAMILY = ("tanh", "retanh")
 
 
-def _derivative_from_rates(name: str, F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """f'(a) for a whole trajectory, from the noise-free rates F = f(A) where possible."""
+def _g(name: str, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out = g(u)``: σ(u) for tanh, σ(max(u, 0)) for retanh, f(u) for the others."""
     if name == "retanh":
-        D = F * F
-        return D.neg_().add_(1.0).mul_(F > 0)
+        return torch.sigmoid(torch.clamp_min(u, 0.0, out=out), out=out)
     if name == "tanh":
-        D = F * F
-        return D.neg_().add_(1.0)
+        return torch.sigmoid(u, out=out)
     if name == "relu":
-        return (F > 0).to(F.dtype)
+        return torch.clamp_min(u, 0.0, out=out)
     if name == "softplus":
-        return torch.sigmoid(A)
-    return torch.ones_like(F)
+        return out.copy_(torch.nn.functional.softplus(u))
+    return out.copy_(u)
 
 
-def _keep_mask(silence, n_steps, substeps, n_units, dtype, device):
-    """Float [S + 1, N]: 0 where a rate is forced to 0 (row i = internal step i; row 0 = h_0)."""
+def _slope(name: str, G: torch.Tensor, step, out: torch.Tensor) -> torch.Tensor:
+    """``out = s · f'(a)`` from the noise-free ``G = g(κa)``.
+
+    Masks are built as floats (``torch.gt(..., out=float)``): bool masks on large tensors take
+    slow mixed-dtype kernels, ~10x a float pass.
+    """
+    if name in _TANH_FAMILY:
+        # f'(a) = 1 − (2G − 1)² = 4G(1 − G)
+        torch.addcmul(G, G, G, value=-1.0, out=out).mul_(4.0 * step)
+        if name == "retanh":  # σ(max(u, 0)) is exactly 1/2 where a <= 0
+            out.mul_(torch.gt(G, 0.5, out=_workspace(1, G.shape, G)))
+        return out
+    if name == "relu":
+        return torch.sign(G, out=out).mul_(step)  # G = max(a, 0) >= 0: sign is the step function
+    if name == "softplus":
+        return torch.neg(G, out=out).expm1_().neg_().mul_(step)  # σ(a) = 1 − exp(−softplus(a))
+    return out.fill_(1.0).mul_(step)
+
+
+_workspaces = threading.local()
+_WORKSPACE_MAX_BYTES = 1 << 28
+
+
+def _workspace(slot: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """A per-thread buffer, reused across calls, for data that never leaves one call.
+
+    Large fresh tensors come straight from the OS and page-fault on first write, which on small
+    networks costs as much as the arithmetic. Buffers above 256 MiB are not kept.
+    """
+    numel = math.prod(shape)
+    if numel * like.element_size() > _WORKSPACE_MAX_BYTES:
+        return like.new_empty(shape)
+    buffers = _workspaces.__dict__.setdefault("buffers", {})
+    key = (slot, like.device, like.dtype, torch.is_inference_mode_enabled())
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = buffers[key] = like.new_empty(numel)
+    return buffer[:numel].view(shape)
+
+
+def _silenced_steps(silence, n_steps, substeps, n_units, device):
+    """``(units, first, last)``: internal steps first..last have those rates forced to 0.
+
+    Internal step i = 1..S ends at ``h_i``; step 0 is ``h_0``, silenced when the window starts at
+    task step 0. Task step t covers internal steps t·k + 1 ... (t + 1)·k. None if nothing is
+    silenced.
+    """
     if silence is None:
         return None
     silence.check(n_units)
     stop = n_steps if silence.stop is None else min(silence.stop, n_steps)
-    keep = torch.ones(n_steps * substeps + 1, n_units, dtype=dtype, device=device)
-    if stop <= silence.start:
-        return keep
-    units = torch.as_tensor(silence.units, dtype=torch.long, device=device)
-    # Task step t covers internal steps t*k + 1 ... (t+1)*k; h_0 is silenced when start == 0.
+    if stop <= silence.start or not silence.units:
+        return None
     first = silence.start * substeps + (0 if silence.start == 0 else 1)
-    keep[first: stop * substeps + 1, units] = 0.0
+    units = torch.as_tensor(silence.units, dtype=torch.long, device=device)
+    return units, first, stop * substeps
+
+
+def _keep_mask(silence, n_steps, substeps, n_units, dtype, device):
+    """Float [S + 1, N]: 0 where a rate is forced to 0 (row i = internal step i; row 0 = h_0)."""
+    window = _silenced_steps(silence, n_steps, substeps, n_units, device)
+    if window is None:
+        return None
+    units, first, last = window
+    keep = torch.ones(n_steps * substeps + 1, n_units, dtype=dtype, device=device)
+    keep[first:last + 1, units] = 0.0
     return keep
 
 
-def _check(drive, W, a0, substeps):
+def _check(drive, W, a0, substeps, input_weight=None, input_bias=None):
+    """Validate shapes, dtypes and devices; return (B, T, N)."""
     if drive.dim() != 3:
-        raise HdbenchError(f"drive must be [batch, time, units]; got {tuple(drive.shape)}")
-    B, T, N = drive.shape
-    if W.shape != (N, N):
-        raise HdbenchError(f"W must be [{N}, {N}] to match drive; got {tuple(W.shape)}")
+        raise HdbenchError(f"drive must be [batch, time, features]; got {tuple(drive.shape)}")
+    if not drive.is_floating_point():
+        raise HdbenchError(f"drive must be a floating-point tensor; got {drive.dtype}")
+    B, T, D = drive.shape
+    if W.dim() != 2 or W.shape[0] != W.shape[1]:
+        raise HdbenchError(f"W must be a square [units, units] matrix; got {tuple(W.shape)}")
+    N = W.shape[0]
+    if input_weight is None:
+        if input_bias is not None:
+            raise HdbenchError("input_bias needs input_weight")
+        if D != N:
+            raise HdbenchError(f"drive must be [batch, time, {N}] to match W; got "
+                               f"{tuple(drive.shape)}")
+    elif input_weight.shape != (N, D):
+        raise HdbenchError(f"input_weight must be [{N}, {D}] (units, inputs); got "
+                           f"{tuple(input_weight.shape)}")
+    if input_bias is not None and input_bias.shape != (N,):
+        raise HdbenchError(f"input_bias must be [{N}]; got {tuple(input_bias.shape)}")
     if a0.shape not in ((N,), (B, N)):
         raise HdbenchError(f"a0 must be [{N}] or [{B}, {N}]; got {tuple(a0.shape)}")
+    for name, t in (("W", W), ("a0", a0), ("input_weight", input_weight),
+                    ("input_bias", input_bias)):
+        if t is not None and (t.dtype != drive.dtype or t.device != drive.device):
+            raise HdbenchError(f"{name} must have drive's dtype and device ({drive.dtype} on "
+                               f"{drive.device}); got {t.dtype} on {t.device}")
     if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
         raise HdbenchError(f"substeps must be a positive integer; got {substeps!r}")
     return B, T, N
@@ -120,15 +181,17 @@ def _noise(noise_std, generator, S, B, N, drive):
                                    device=drive.device)
 
 
-def integrate_autograd(drive, W, a0, alpha, *, activation="retanh", W_mask=None,
-                       noise_std=0.0, generator=None, silence=None, substeps=1,
-                       return_preactivations=False):
+def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=None,
+                       activation="retanh", W_mask=None, noise_std=0.0, generator=None,
+                       silence=None, substeps=1, return_preactivations=False):
     """Integrate with plain autograd through a per-step loop (reference implementation).
 
     Same arguments and results as :func:`integrate`.
     """
     f = activation_fn(activation)
-    B, T, N = _check(drive, W, a0, substeps)
+    B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    if input_weight is not None:
+        drive = torch.nn.functional.linear(drive, input_weight, input_bias)
     step = _step_size(alpha, substeps, N, drive)
     W_eff = W * W_mask if W_mask is not None else W
     keep = _keep_mask(silence, T, substeps, N, drive.dtype, drive.device)
@@ -153,103 +216,210 @@ def integrate_autograd(drive, W, a0, alpha, *, activation="retanh", W_mask=None,
     return rates
 
 
+def _by_step(x: torch.Tensor) -> torch.Tensor:
+    """``x [B, T, N]`` as ``[T, B, N]`` whose per-step slices are compact in memory.
+
+    Reading a [B, N] slice scattered over a large [B, T, N] tensor costs several times more than
+    reading a compact one (a TLB miss per row), so scattered inputs are transposed once.
+    """
+    compact = x.shape[0] == 1 or x.stride(0) <= x.shape[2]
+    return x.transpose(0, 1) if compact else x.transpose(0, 1).contiguous()
+
+
+def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, window,
+             input_weight=None, input_bias=None, *, for_backward=False, preactivations=False):
+    """The integration loop, without a graph.
+
+    Internal step i = 1..S: ``u_i = (1 − s) u_{i−1} + κs (W_eff h_{i−1} + drive_t)`` with
+    ``u = κa``, and ``h_i = (f(a_i) + noise_i) · keep_i`` with ``f = 2g − 1`` (tanh family) or
+    ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a scratch [S, B, N] block of
+    standard normal draws (scaled here, in place) or None.
+
+    With ``input_weight`` the drive ``x_t Uᵀ + b`` is folded into the recurrent GEMM: row i of
+    ``Ha`` is ``[h_i, x_{t(i+1)}, 1]`` and the GEMM weight ``[W_eff, U, b]``, so the drive is never
+    formed and the backward's weight GEMM yields the gradients of U and b as well.
+
+    Returns ``(rates, Ha, G, preacts)``: ``Ha [S + 1, B, K]`` holds h_0..h_S in its first N columns
+    (only the task-step rows h_0, h_k, ... unless ``for_backward``); G holds the noise-free
+    g(u_0..u_S) when ``for_backward`` and they differ from h (else None); preacts is [B, T, N] or
+    None.
+    """
+    B, T, D = drive.shape
+    N = W_eff.shape[0]
+    k, S = substeps, T * substeps
+    tanh_family = activation in _TANH_FAMILY
+    kappa = 2.0 if tanh_family else 1.0
+    scalar = not isinstance(step, torch.Tensor)
+    gain, leak = kappa * step, 1.0 - step
+
+    if k > 1 and not for_backward and input_weight is not None:
+        # Only task-step rows are kept below (sub-steps share one scratch row): form the drive.
+        drive = torch.nn.functional.linear(drive, input_weight, input_bias)
+        input_weight = input_bias = None
+    K = N if input_weight is None else N + D + (input_bias is not None)
+    n_rows = S + 1 if for_backward else T + 1
+    Ha = drive.new_empty((n_rows, B, K)) if for_backward else _workspace(2, (n_rows, B, K), drive)
+    if input_weight is None:
+        Wa, drive_steps = W_eff, _by_step(drive)
+    else:
+        columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
+        Wa, drive_steps = torch.cat(columns, dim=1), None
+        Ha[:S, :, N:N + D] = drive.transpose(0, 1).repeat_interleave(k, dim=0)
+        Ha[S, :, N:] = 0.0
+        if input_bias is not None:
+            Ha[:S, :, -1] = 1.0
+    Wa_t = (Wa * (gain if scalar else gain[:, None])).t().contiguous()
+    H = Ha if K == N else Ha[..., :N]
+    scratch = drive.new_empty((B, K)) if n_rows < S + 1 else None
+
+    separate_g = tanh_family or noise is not None
+    G = drive.new_empty((S + 1, B, N)) if for_backward and separate_g else None
+    g_scratch = drive.new_empty((B, N)) if separate_g and G is None else None
+    if noise is not None:  # h = g + σz, or 2g + (σz − 1) for the tanh family: one pass
+        torch.add(drive.new_full((), -1.0 if tanh_family else 0.0), noise, alpha=float(noise_std),
+                  out=noise)
+    minus_one = drive.new_full((), -1.0)
+    preacts = drive.new_empty((T, B, N)) if preactivations else None
+    u = torch.mul(a0.expand(B, N), kappa)
+
+    # Rows are indexed step by step rather than unbound up front: hundreds of live tensor
+    # objects trigger full garbage collections (~15 ms each in a training process).
+    def set_rates(i):
+        """h_i from u_i, with noise and silencing; returns the GEMM input row of step i + 1."""
+        row = scratch if scratch is not None and i % k else Ha[i if scratch is None else i // k]
+        h = row if K == N else row[:, :N]
+        g = G[i] if G is not None else h if g_scratch is None else g_scratch
+        n = noise[i - 1] if noise is not None and i > 0 else None
+        _g(activation, u, g)
+        if tanh_family:
+            torch.add(minus_one if n is None else n, g, alpha=2.0, out=h)
+        elif n is not None:
+            torch.add(n, g, out=h)
+        elif g is not h:
+            h.copy_(g)  # h_0 (noise-free) when later rates carry noise
+        if window is not None and window[1] <= i <= window[2]:
+            h.index_fill_(1, window[0], 0.0)
+        return row
+
+    row = set_rates(0)
+    for i in range(1, S + 1):
+        # u_i = (1 − s) u_{i−1} + ha_{i−1} Waᵀ (+ κs drive_t), with Wa scaled by κs
+        if scalar:
+            u.addmm_(row, Wa_t, beta=leak)
+        else:
+            u.mul_(leak).addmm_(row, Wa_t)
+        if drive_steps is not None:
+            if (i - 1) % k == 0:
+                d = drive_steps[(i - 1) // k]
+            u.add_(d, alpha=gain) if scalar else u.addcmul_(d, gain)
+        row = set_rates(i)
+        if preacts is not None and i % k == 0:
+            torch.mul(u, 1.0 / kappa, out=preacts[i // k - 1])
+    # clone, not contiguous(): with one trial the transposed view is already contiguous and
+    # would hand out (reused) workspace memory
+    rates = (H[k::k] if n_rows == S + 1 else H[1:]).transpose(0, 1).clone(
+        memory_format=torch.contiguous_format)
+    if preacts is not None:
+        preacts = preacts.transpose(0, 1).contiguous()
+    return rates, Ha, G, preacts
+
+
 class _RateDynamics(torch.autograd.Function):
     """Forward loop without a graph; BPTT by hand (ecosystem.md §3.5).
 
-    Internal step i = 1..S: ``a_i = (1 − s) a_{i−1} + s (W h_{i−1} + drive)``,
-    ``h_i = (f(a_i) + noise_i) · keep_i``. The backward keeps ``P_i = s · dL/da_i`` (the gradient
-    with respect to the drive of step i) and forms dL/dW as one GEMM over all steps at the end.
+    The backward keeps ``P_i = s · dL/da_i`` (for i >= 1 the gradient with respect to the drive
+    of internal step i): ``P_i = s f'(a_i) keep_i (dL/dh_i + P_{i+1} W) + (1 − s) P_{i+1}``, and
+    forms ``dL/d[W, U, b] = Σ_i P_iᵀ [h_{i−1}, x_{t(i)}, 1]`` as one GEMM at the end.
     """
 
     @staticmethod
-    def forward(ctx, drive, W_eff, a0, step, activation, substeps, noise, keep):
-        B, T, N = drive.shape
-        k, S = substeps, T * substeps
-        A = drive.new_empty((S + 1, B, N))  # a_0 ... a_S
-        F = drive.new_empty((S + 1, B, N))  # f(a_0) ... f(a_S), noise-free
-        H = F if noise is None and keep is None else drive.new_empty((S + 1, B, N))
-        A[0].copy_(a0.expand(B, N))
-        _apply_fast(activation, A[0], F[0])
-        if H is not F:
-            torch.mul(F[0], keep[0], out=H[0]) if keep is not None else H[0].copy_(F[0])
-        Wt = W_eff.t()
-        pre = drive.new_empty((B, N))
-        drive_steps = drive.transpose(0, 1)
-        weight = float(step) if step.dim() == 0 else step
-        for i in range(1, S + 1):
-            torch.addmm(drive_steps[(i - 1) // k], H[i - 1], Wt, out=pre)
-            torch.lerp(A[i - 1], pre, weight, out=A[i])
-            _apply_fast(activation, A[i], F[i])
-            if noise is not None:
-                torch.add(F[i], noise[i - 1], out=H[i])
-                if keep is not None:
-                    H[i].mul_(keep[i])
-            elif keep is not None:
-                torch.mul(F[i], keep[i], out=H[i])
-        ctx.save_for_backward(W_eff, H, F, A if activation == "softplus" else None, step, keep)
-        ctx.activation, ctx.substeps = activation, substeps
-        rates = H[k::k].transpose(0, 1).contiguous()
-        preacts = A[k::k].transpose(0, 1).contiguous()
-        ctx.mark_non_differentiable(preacts)
-        return rates, preacts
+    def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
+                noise, noise_std, window):
+        rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise,
+                                   noise_std, window, input_weight, input_bias, for_backward=True)
+        ctx.save_for_backward(W_eff, Ha, G, input_weight)
+        ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
+        ctx.a0_is_shared = a0.dim() == 1
+        return rates
 
     @staticmethod
-    def backward(ctx, grad_rates, _grad_preacts):
-        W_eff, H, F, A, step, keep = ctx.saved_tensors
-        k = ctx.substeps
-        S1, B, N = H.shape
-        S = S1 - 1
-        sD = _derivative_from_rates(ctx.activation, F, A)  # becomes s · f'(a) · keep
-        if keep is not None:
-            sD.mul_(keep.unsqueeze(1))
-        D0 = sD[0].clone()
-        sD.mul_(step)
-        scalar = step.dim() == 0
-        one_minus = 1.0 - (float(step) if scalar else step)
-        grad_ext = grad_rates.transpose(0, 1) if grad_rates is not None else None
-        P = H.new_empty((S1, B, N))  # P[i] = s · dL/da_i for i >= 1; P[0] unused
-        gh = H.new_empty((B, N))
-        for i in range(S, 0, -1):
-            sample = grad_ext is not None and i % k == 0
-            if i == S:
-                if sample:
-                    gh.copy_(grad_ext[i // k - 1])
+    def backward(ctx, grad_rates):
+        W_eff, Ha, G, input_weight = ctx.saved_tensors
+        step, k, window = ctx.step, ctx.substeps, ctx.window
+        S1, B, K = Ha.shape
+        N = W_eff.shape[0]
+        H = Ha[..., :N]
+        scalar = not isinstance(step, torch.Tensor)
+        leak = 1.0 - step
+        slope = _slope(ctx.activation, H if G is None else G, step,
+                       _workspace(0, (S1, B, N), Ha))
+        if window is not None:
+            slope[window[1]:window[2] + 1].index_fill_(2, window[0], 0.0)
+        ext = _by_step(grad_rates)
+        # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
+        dense_grad = input_weight is None and ctx.needs_input_grad[0]
+        P = Ha.new_empty((S1, B, N)) if dense_grad else _workspace(2, (S1, B, N), Ha)
+        gh = Ha.new_empty((B, N))  # dL/dh_i
+        p_next = None
+        for i in range(S1 - 1, -1 if ctx.needs_input_grad[2] else 0, -1):
+            e = ext[i // k - 1] if i > 0 and i % k == 0 else None
+            p = P[i]
+            if p_next is None:
+                p.zero_() if e is None else torch.mul(slope[i], e, out=p)
+            else:
+                if e is None:
+                    torch.mm(p_next, W_eff, out=gh)
                 else:
-                    gh.zero_()
-                torch.mul(sD[i], gh, out=P[i])
-                continue
-            if sample:
-                torch.addmm(grad_ext[i // k - 1], P[i + 1], W_eff, out=gh)
-            else:
-                torch.mm(P[i + 1], W_eff, out=gh)
-            torch.mul(sD[i], gh, out=P[i])
-            if scalar:
-                P[i].add_(P[i + 1], alpha=one_minus)
-            else:
-                P[i].addcmul_(P[i + 1], one_minus)
-        # h_0 = f(a_0) reaches a_1 through W; a_0 reaches a_1 directly with weight (1 − s).
-        grad_a0 = D0 * torch.mm(P[1], W_eff) + one_minus * P[1] / step
-        Pm = P[1:]
-        grad_W = Pm.reshape(-1, N).t() @ H[:S].reshape(-1, N)
-        grad_drive = Pm.reshape(-1, k, B, N).sum(1).transpose(0, 1) if k > 1 \
-            else Pm.transpose(0, 1)
-        return grad_drive, grad_W, grad_a0, None, None, None, None, None
+                    torch.addmm(e, p_next, W_eff, out=gh)
+                torch.mul(slope[i], gh, out=p)
+                if scalar:
+                    p.add_(p_next, alpha=leak)
+                else:
+                    p.addcmul_(p_next, leak)
+            p_next = p
+
+        grads = [None] * 11
+        if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
+            grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
+            grads[1] = grad_Wa[:, :N]
+            if input_weight is not None:
+                D = input_weight.shape[1]
+                grads[3] = grad_Wa[:, N:N + D]
+                grads[4] = grad_Wa[:, -1] if K > N + D else None
+        if ctx.needs_input_grad[2]:
+            grads[2] = P[0] / step
+            if ctx.a0_is_shared:
+                grads[2] = grads[2].sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_drive = P[1:] if k == 1 else P[1:].view(-1, k, B, N).sum(1)
+            if input_weight is not None:
+                grad_drive = grad_drive @ input_weight
+            grads[0] = grad_drive.transpose(0, 1)
+        return tuple(grads)
 
 
-def integrate(drive, W, a0, alpha, *, activation="retanh", W_mask=None, noise_std=0.0,
-              generator=None, silence=None, substeps=1, return_preactivations=False):
+def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
+              W_mask=None, noise_std=0.0, generator=None, silence=None, substeps=1,
+              return_preactivations=False):
     """Integrate ``a ← a + (α/substeps)(−a + W_eff f(a) + drive_t)`` over all task steps.
 
     Parameters
     ----------
-    drive : Tensor [batch, time, units]
-        External drive per task step (``U x_t + b``, computed by the caller in one GEMM).
+    drive : Tensor [batch, time, units], or [batch, time, inputs] with ``input_weight``
+        External drive per task step; or the task inputs ``x``, the drive then being
+        ``x @ input_weight.T + input_bias``.
     W : Tensor [units, units]
         Recurrent weights ``W[target, source]``.
     a0 : Tensor [units] or [batch, units]
         Initial pre-activation state.
     alpha : float or Tensor [units]
         ``dt / τ`` per task step; a vector gives per-unit time constants.
+    input_weight : Tensor [units, inputs], optional
+        Input weights U. The drive ``U x_t + b`` is then folded into the recurrent matrix product
+        instead of being formed: cheaper forward and backward when inputs are few (the HD task
+        has 3).
+    input_bias : Tensor [units], optional
+        Bias b of the drive (needs ``input_weight``).
     activation : str
         Rate function f, one of :data:`ACTIVATIONS`.
     W_mask : Tensor [units, units], optional
@@ -270,22 +440,34 @@ def integrate(drive, W, a0, alpha, *, activation="retanh", W_mask=None, noise_st
     -------
     rates : Tensor [batch, time, units]
         ``h`` at the end of each task step (``rates[:, t]`` has seen ``drive[:, t]``).
-        Differentiable with respect to ``drive``, ``W`` and ``a0``.
+        Differentiable with respect to ``drive``, ``W``, ``a0``, ``input_weight`` and
+        ``input_bias``.
     preactivations : Tensor [batch, time, units], only if requested
     """
     if activation not in ACTIVATIONS:
         activation_fn(activation)
-    B, T, N = _check(drive, W, a0, substeps)
+    B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    tensors = (drive, W, a0, input_weight, input_bias)
     needs_grad = torch.is_grad_enabled() and any(
-        t.requires_grad for t in (drive, W, a0))
+        t is not None and t.requires_grad for t in tensors)
     if return_preactivations and needs_grad:
-        return integrate_autograd(drive, W, a0, alpha, activation=activation, W_mask=W_mask,
+        return integrate_autograd(drive, W, a0, alpha, input_weight=input_weight,
+                                  input_bias=input_bias, activation=activation, W_mask=W_mask,
                                   noise_std=noise_std, generator=generator, silence=silence,
                                   substeps=substeps, return_preactivations=True)
     step = _step_size(alpha, substeps, N, drive)
+    step = float(step) if step.dim() == 0 else step
     W_eff = W * W_mask if W_mask is not None else W
-    keep = _keep_mask(silence, T, substeps, N, drive.dtype, drive.device)
-    noise = _noise(noise_std, generator, T * substeps, B, N, drive)
-    rates, preacts = _RateDynamics.apply(drive.contiguous(), W_eff, a0, step, activation,
-                                         substeps, noise, keep)
+    window = _silenced_steps(silence, T, substeps, N, drive.device)
+    noise = None
+    if noise_std > 0:
+        S = T * substeps
+        noise = torch.randn((S, B, N), generator=generator, out=_workspace(1, (S, B, N), drive))
+    if needs_grad:
+        return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
+                                   substeps, noise, noise_std, window)
+    with torch.no_grad():
+        rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise,
+                                      noise_std, window, input_weight, input_bias,
+                                      preactivations=return_preactivations)
     return (rates, preacts) if return_preactivations else rates

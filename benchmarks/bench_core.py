@@ -1,0 +1,154 @@
+"""asv benchmarks of the integration core (hdbench.core) and of a CTRNN training update.
+
+- ``CoreForward`` / ``CoreTraining``: :func:`hdbench.core.integrate` on task-like inputs
+  ``[B, T, 3]`` folded into the recurrent product (retanh, zero-diagonal mask), without and with
+  ``rates.square().mean().backward()``. ``track_gflops`` counts only the recurrent matrix
+  products (2·B·N²·T forward, 3x that for a training step), so it reads as efficiency against
+  the ~95 GFLOP/s one-core GEMM peak; targets at N = 100: forward <= 1.6x and forward+backward
+  <= 3x the bare products (see ``python -m benchmarks.compare_core``).
+- ``TrainingUpdate``: one update of the default CTRNN training run (100 trials x 500 steps,
+  rate noise, masked MSE + rate penalty, clipping, AdamW); target: 5000 updates <= 8 min.
+
+Timings use process CPU time on one torch thread: on a shared 2-core machine wall time of the
+same code swings 2-3x, CPU time a few percent.
+"""
+
+import time
+
+import torch
+
+from hdbench.core import integrate
+
+CPU_TIMER = time.process_time
+
+
+class _Core:
+    params = ([1, 64, 100], [100, 256], [100, 500])
+    param_names = ["batch", "units", "steps"]
+    timer = CPU_TIMER
+    gemm_products = 1
+
+    def setup(self, batch, units, steps):
+        torch.set_num_threads(1)
+        g = torch.Generator().manual_seed(0)
+        self.x = 0.1 * torch.randn(batch, steps, 3, generator=g)
+        self.W = (1.5 / units**0.5 * torch.randn(units, units, generator=g)).requires_grad_()
+        self.U = torch.randn(units, 3, generator=g).requires_grad_()
+        self.b = torch.full((units,), 0.1, requires_grad=True)
+        self.a0 = torch.zeros(units, requires_grad=True)
+        self.mask = 1.0 - torch.eye(units)
+
+    def rates(self):
+        return integrate(self.x, self.W, self.a0, 0.1, input_weight=self.U, input_bias=self.b,
+                         W_mask=self.mask)
+
+    def _best_seconds(self, repeat=3):
+        best = float("inf")
+        for _ in range(repeat):
+            start = CPU_TIMER()
+            self.run()
+            best = min(best, CPU_TIMER() - start)
+        return best
+
+    def track_gflops(self, batch, units, steps):
+        return self.gemm_products * 2 * batch * units**2 * steps / self._best_seconds() / 1e9
+
+    track_gflops.unit = "GFLOP/s"
+
+    def track_trial_steps_per_second(self, batch, units, steps):
+        return batch * steps / self._best_seconds()
+
+    track_trial_steps_per_second.unit = "trial-steps/s"
+
+
+class CoreForward(_Core):
+    """Simulation: no graph, rates only."""
+
+    def run(self):
+        with torch.no_grad():
+            self.rates()
+
+    def time_forward(self, batch, units, steps):
+        self.run()
+
+    def peakmem_forward(self, batch, units, steps):
+        self.run()
+
+
+class CoreTraining(_Core):
+    """Forward with the graph, then backward through the hand-written BPTT."""
+
+    gemm_products = 3
+
+    def run(self):
+        self.rates().square().mean().backward()
+
+    def time_forward_backward(self, batch, units, steps):
+        self.run()
+
+    def peakmem_forward_backward(self, batch, units, steps):
+        self.run()
+
+
+class _TrainingUpdate:
+    """One update of ``hdbench.training.trainer.train``'s loop (without validation/history).
+
+    Mirrors the loop body; keep it in step with the trainer.
+    """
+
+    def __init__(self, batch_size=100):
+        from hdbench.training import trainer
+        from hdbench.training.config import TrainConfig
+
+        self.trainer, self.config = trainer, TrainConfig(batch_size=batch_size)
+        self.model = trainer.build_model(self.config)
+        self.optimizer = trainer._optimizer(self.model, self.config)
+        self.update = 0
+
+    def __call__(self):
+        from hdbench.task import TRAIN_STREAM, make_trials, seed_for
+        from hdbench.training.losses import masked_mse, rate_penalty
+
+        trainer, config, model = self.trainer, self.config, self.model
+        model.train()
+        x, y, m = trainer._tensors(make_trials(config.task, config.batch_size,
+                                               seed_for(TRAIN_STREAM, config.seed, self.update)))
+        outputs, rates = model(x, noise_std=config.noise_std,
+                               generator=trainer._noise_generator(config, self.update))
+        mse, activity = masked_mse(outputs, y, m), rate_penalty(rates)
+        loss = mse + config.rate_penalty * activity
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.update += 1
+        return loss.item(), mse.item(), activity.item()
+
+
+class TrainingUpdate:
+    """The default CTRNN training update (and a 10-trial one)."""
+
+    params = [10, 100]
+    param_names = ["batch"]
+    timer = CPU_TIMER
+
+    def setup(self, batch):
+        torch.set_num_threads(1)
+        self.step = _TrainingUpdate(batch)
+        self.step()  # first-touch allocations
+
+    def time_update(self, batch):
+        self.step()
+
+    def peakmem_update(self, batch):
+        self.step()
+
+    def track_minutes_per_5000_updates(self, batch):
+        best = float("inf")
+        for _ in range(3):
+            start = CPU_TIMER()
+            self.step()
+            best = min(best, CPU_TIMER() - start)
+        return best * 5000 / 60
+
+    track_minutes_per_5000_updates.unit = "min"

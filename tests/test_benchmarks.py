@@ -1,0 +1,77 @@
+"""Every asv benchmark runs once at its smallest parameters, so a broken benchmark fails CI.
+
+Benchmarks are found the way asv finds them: public classes and functions of every
+``benchmarks/bench_*.py`` module whose (method) names start with a benchmark prefix.
+"""
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARK_NAME = re.compile(r"^(time|timeraw|mem|peakmem|track)_")
+
+
+def _benchmarks():
+    for path in sorted(BENCHMARK_DIR.glob("bench_*.py")):
+        module = importlib.import_module(f"benchmarks.{path.stem}")
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isclass(obj):
+                for method in sorted(m for m in dir(obj) if BENCHMARK_NAME.match(m)):
+                    yield pytest.param(obj, method, id=f"{path.stem}.{name}.{method}")
+            elif inspect.isfunction(obj) and BENCHMARK_NAME.match(name):
+                yield pytest.param(obj, None, id=f"{path.stem}.{name}")
+
+
+def _smallest(params):
+    """asv's ``params``: one list of values, or a list of lists (one per parameter)."""
+    if not params:
+        return ()
+    if all(isinstance(p, list | tuple) for p in params):
+        return tuple(p[0] for p in params)
+    return (params[0],)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("owner, method", list(_benchmarks()))
+def test_benchmark_runs_at_its_smallest_parameters(owner, method):
+    target = owner() if method is not None else owner
+    call = getattr(target, method) if method is not None else target
+    args = _smallest(getattr(call, "params", getattr(target, "params", [])))
+    if hasattr(target, "setup_cache"):
+        args = (target.setup_cache(), *args)
+    setup, teardown = getattr(target, "setup", None), getattr(target, "teardown", None)
+    if setup is not None:
+        try:
+            setup(*args)
+        except NotImplementedError:
+            pytest.skip("setup skips this parameter combination")
+    try:
+        result = call(*args)
+        if method is not None and method.startswith("track_"):
+            assert isinstance(result, int | float), f"{method} must return a number"
+    finally:
+        if teardown is not None:
+            teardown(*args)
+
+
+def test_compare_core_table_on_a_tiny_shape(capsys):
+    from benchmarks import compare_core
+
+    rows = compare_core.measure_cases([(2, 8, 5)], repeats=1, clock=compare_core.time.process_time)
+    assert {r["method"] for r in rows} == {"floor", *compare_core.METHODS}
+    assert all(r["fwd"] > 0 and r["fwd+bwd"] > 0 for r in rows)
+    compare_core.print_table(rows)
+    assert "B=2 N=8 T=5" in capsys.readouterr().out

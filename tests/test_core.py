@@ -1,0 +1,285 @@
+"""The integration core: fast path (hand-written BPTT) against the autograd reference."""
+
+import numpy as np
+import pytest
+import torch
+
+import hdbench.models.ctrnn as ctrnn
+from hdbench.core import ACTIVATIONS, integrate, integrate_autograd
+from hdbench.errors import HdbenchError
+from hdbench.models import build
+from hdbench.system import Silence
+from hdbench.task import make_trials
+
+B, T, N, D = 2, 4, 3, 2
+F64 = torch.float64
+
+
+def _case(seed=0, *, inputs=False, bias=False, batch_a0=False, dtype=F64):
+    """Tiny random (drive or inputs, W, a0, U, b), all requiring grad."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, generator=g, dtype=dtype)).requires_grad_()
+
+    drive = rand(B, T, D if inputs else N)
+    U = rand(N, D) if inputs else None
+    b = rand(N) if bias else None
+    return drive, rand(N, N), rand(*((B, N) if batch_a0 else (N,)), scale=0.5), U, b
+
+
+def _fn(impl, alpha, U=None, b=None, noise_seed=None, **options):
+    """``impl`` as a function of (drive, W, a0[, U][, b]) for gradcheck."""
+    def run(drive, W, a0, *weights):
+        it = iter(weights)
+        u = next(it) if U is not None else None
+        bias = next(it) if b is not None else None
+        generator = None if noise_seed is None else torch.Generator().manual_seed(noise_seed)
+        return impl(drive, W, a0, alpha, input_weight=u, input_bias=bias, generator=generator,
+                    **options)
+    return run
+
+
+def _inputs(drive, W, a0, U, b):
+    return tuple(t for t in (drive, W, a0, U, b) if t is not None)
+
+
+GRADCHECK_CASES = [
+    # (activation, alpha, substeps, silence, W_mask, a0 per trial, inputs+U, bias, noise)
+    ("retanh", 0.3, 1, None, False, False, False, False, False),
+    ("tanh", 0.3, 1, None, True, True, False, False, False),
+    ("relu", 0.5, 1, None, False, False, True, True, False),
+    ("softplus", 0.2, 1, None, False, True, False, False, False),
+    ("linear", 0.2, 1, None, True, False, False, False, False),
+    ("retanh", [0.2, 0.5, 1.0], 1, None, False, True, True, True, True),
+    ("tanh", 0.6, 3, None, False, False, True, False, True),
+    ("relu", [0.3, 0.9, 0.6], 2, Silence(units=(1,), start=0, stop=2), True, True, False,
+     False, True),
+    ("retanh", 0.4, 2, Silence(units=(0, 2), start=1, stop=3), True, False, True, True, False),
+    ("softplus", [0.3, 0.9, 0.6], 1, Silence(units=(2,), start=2), False, False, False, False,
+     True),
+]
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=lambda c: f"{c[0]}-k{c[2]}")
+def test_gradcheck_and_agreement_with_autograd(case):
+    activation, alpha, substeps, silence, masked, batch_a0, inputs, bias, noisy = case
+    drive, W, a0, U, b = _case(1, inputs=inputs, bias=bias, batch_a0=batch_a0)
+    if isinstance(alpha, list):
+        alpha = torch.tensor(alpha, dtype=F64)
+    mask = torch.tensor([[0.0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=F64) if masked else None
+    options = dict(activation=activation, substeps=substeps, silence=silence, W_mask=mask,
+                   noise_std=0.1 if noisy else 0.0)
+    seed = 7 if noisy else None
+    fast = _fn(integrate, alpha, U, b, seed, **options)
+    reference = _fn(integrate_autograd, alpha, U, b, seed, **options)
+    args = _inputs(drive, W, a0, U, b)
+    assert torch.autograd.gradcheck(fast, args)
+
+    rates, expected = fast(*args), reference(*args)
+    torch.testing.assert_close(rates, expected, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(rates.shape, generator=torch.Generator().manual_seed(3), dtype=F64)
+    got = torch.autograd.grad((rates * weights).sum(), args)
+    want = torch.autograd.grad((expected * weights).sum(), args)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("substeps", [1, 3])
+def test_no_grad_path_and_preactivations_match_the_reference(activation, substeps):
+    drive, W, a0, U, b = _case(2, inputs=True, bias=True)
+    options = dict(activation=activation, substeps=substeps, noise_std=0.05,
+                   return_preactivations=True)
+    with torch.no_grad():
+        rates, pre = _fn(integrate, 0.3, U, b, 11, **options)(drive, W, a0, U, b)
+        want_rates, want_pre = _fn(integrate_autograd, 0.3, U, b, 11, **options)(
+            drive, W, a0, U, b)
+    torch.testing.assert_close(rates, want_rates, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(pre, want_pre, rtol=1e-12, atol=1e-12)
+    assert rates.shape == pre.shape == (B, T, N)
+
+
+def test_preactivations_with_grad_fall_back_to_autograd():
+    drive, W, a0, _, _ = _case(3)
+    rates, pre = integrate(drive, W, a0, 0.2, return_preactivations=True)
+    assert rates.grad_fn is not None and pre.grad_fn is not None
+    torch.testing.assert_close(rates, integrate_autograd(drive, W, a0, 0.2))
+
+
+def test_inputs_folded_into_the_product_equal_a_formed_drive():
+    x, W, a0, U, b = _case(4, inputs=True, bias=True)
+    folded = integrate(x, W, a0, 0.3, input_weight=U, input_bias=b)
+    formed = integrate(torch.nn.functional.linear(x, U, b), W, a0, 0.3)
+    torch.testing.assert_close(folded, formed, rtol=1e-12, atol=1e-12)
+    got = torch.autograd.grad(folded.square().sum(), (x, W, a0, U, b))
+    want = torch.autograd.grad(formed.square().sum(), (x, W, a0, U, b))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def _rel(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.fixture
+def one_thread():
+    """Large single-process runs: on a busy 2-core machine 2 threads can be 5x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_float32_cueva_shape_matches_autograd_through_the_model(monkeypatch, one_thread):
+    """B=100, N=100, T=500 with training noise; gradients of W, U, b (the drive), a0 and V."""
+    torch.manual_seed(0)
+    net = build("ctrnn")
+    with torch.no_grad():  # move off the initialisation's special points (V = 0, a0 = 0)
+        net.V.normal_(0.0, 0.1)
+        net.a0.normal_(0.0, 0.5)
+    x = torch.as_tensor(make_trials("cueva-1x", 100, seed=0).inputs)
+
+    def run(impl):
+        monkeypatch.setattr(ctrnn, "integrate", impl)
+        net.zero_grad()
+        outputs, rates = net(x, noise_std=0.1, generator=torch.Generator().manual_seed(5))
+        (outputs.square().mean() + 0.01 * rates.square().mean()).backward()
+        return rates.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}
+
+    rates, grads = run(integrate)
+    want_rates, want_grads = run(integrate_autograd)
+    assert rates.dtype == torch.float32 and rates.shape == (100, 500, 100)
+    assert _rel(rates, want_rates) <= 1e-4
+    for name in ("W", "U", "b", "a0", "V"):
+        assert _rel(grads[name], want_grads[name]) <= 1e-4, name
+
+
+def test_float32_folded_inputs_match_autograd_at_the_cueva_shape(one_thread):
+    torch.manual_seed(1)
+    x = 0.1 * torch.randn(100, 500, 3)
+    W = (1.5 / 10 * torch.randn(100, 100)).requires_grad_()
+    U = torch.randn(100, 3).requires_grad_()
+    b = (0.1 + 0.01 * torch.randn(100)).requires_grad_()
+    a0 = (0.5 * torch.randn(100)).requires_grad_()
+    mask = 1.0 - torch.eye(100)
+    got = integrate(x, W, a0, 0.1, input_weight=U, input_bias=b, W_mask=mask)
+    want = integrate_autograd(x, W, a0, 0.1, input_weight=U, input_bias=b, W_mask=mask)
+    assert _rel(got, want) <= 1e-4
+    grads = torch.autograd.grad(got.square().mean(), (W, U, b, a0))
+    want_grads = torch.autograd.grad(want.square().mean(), (W, U, b, a0))
+    for g, w in zip(grads, want_grads, strict=True):
+        assert _rel(g, w) <= 1e-4
+
+
+def test_silenced_rates_are_zero_in_the_window_and_unaffected_before():
+    g = torch.Generator().manual_seed(5)
+    drive, W, a0 = torch.randn(3, 30, 6, generator=g), torch.randn(6, 6, generator=g), \
+        torch.rand(6, generator=g)
+    free = integrate(drive, W, a0, 0.2, substeps=2)
+    quiet = integrate(drive, W, a0, 0.2, substeps=2, silence=Silence(units=(1, 4), start=10,
+                                                                     stop=20))
+    assert torch.all(quiet[:, 10:20][..., [1, 4]] == 0)
+    assert torch.equal(quiet[:, :10], free[:, :10])
+    assert not torch.allclose(quiet[:, 20:], free[:, 20:])
+    from_start = integrate(drive, W, a0, 0.2, silence=Silence(units=(0,)))
+    assert torch.all(from_start[..., 0] == 0)
+
+
+def test_silenced_rates_carry_no_gradient():
+    drive, W, a0, _, _ = _case(6)
+    rates = integrate(drive, W, a0, 0.5, activation="tanh",
+                      silence=Silence(units=(1,), start=1, stop=3))
+    for grad in torch.autograd.grad(rates[:, 1:3, 1].sum(), (drive, W, a0), retain_graph=True):
+        assert torch.all(grad == 0)
+    # the unit's state keeps integrating its drive in the window, so later rates depend on it
+    (grad,) = torch.autograd.grad(rates[:, 3, 1].sum(), drive)
+    assert torch.all(grad[:, 1:3, 1] != 0)
+
+
+def test_noise_is_reproducible_from_the_generator_seed():
+    drive, W, a0, _, _ = _case(7, dtype=torch.float32)
+
+    def noisy(seed):
+        return integrate(drive, W, a0, 0.3, noise_std=0.1,
+                         generator=torch.Generator().manual_seed(seed)).detach()
+
+    assert torch.equal(noisy(1), noisy(1))
+    assert not torch.allclose(noisy(1), noisy(2))
+    quiet = integrate(drive, W, a0, 0.3).detach()
+    assert (noisy(1) - quiet).abs().max() > 0.01
+
+
+def test_per_unit_time_constants():
+    """With W = 0 the units are independent: unit i follows its own alpha_i."""
+    drive = torch.randn(2, 25, 3, generator=torch.Generator().manual_seed(8))
+    W, a0 = torch.zeros(3, 3), torch.zeros(3)
+    alphas = torch.tensor([0.05, 0.3, 1.0])
+    together = integrate(drive, W, a0, alphas, activation="tanh")
+    for i, alpha in enumerate(alphas.tolist()):
+        alone = integrate(drive, W, a0, alpha, activation="tanh")
+        torch.testing.assert_close(together[..., i], alone[..., i])
+    # alpha = 1: the state is the drive itself
+    torch.testing.assert_close(together[..., 2], torch.tanh(drive[..., 2]))
+
+
+def test_repeated_single_trial_calls_do_not_share_memory():
+    drive, W, a0, _, _ = _case(9, dtype=torch.float32)
+    first = integrate(drive[:1].detach(), W.detach(), a0.detach(), 0.3)
+    kept = first.clone()
+    integrate(2.0 * drive[:1].detach(), W.detach(), a0.detach(), 0.3)
+    assert torch.equal(first, kept)
+
+
+def test_inference_mode_then_training_mode():
+    drive, W, a0, _, _ = _case(11, dtype=torch.float32)
+    generator = torch.Generator()
+    with torch.inference_mode():
+        first = integrate(drive, W, a0, 0.3, noise_std=0.1, generator=generator.manual_seed(0))
+    again = integrate(drive, W, a0, 0.3, noise_std=0.1, generator=generator.manual_seed(0))
+    again.sum().backward()
+    torch.testing.assert_close(first, again.detach())
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(drive=torch.zeros(2, 3)), "drive must be"),
+    (dict(W=torch.zeros(3, 4)), "W must be"),
+    (dict(W=torch.zeros(4, 4)), "drive must be"),
+    (dict(a0=torch.zeros(2, 4)), "a0 must be"),
+    (dict(alpha=0.0), "alpha"),
+    (dict(alpha=1.5), "alpha"),
+    (dict(alpha=torch.full((4,), 0.1)), "alpha"),
+    (dict(substeps=0), "substeps"),
+    (dict(substeps=1.5), "substeps"),
+    (dict(activation="sigmoid"), "unknown activation"),
+    (dict(W=torch.zeros(3, 3, dtype=F64)), "dtype"),
+    (dict(input_weight=torch.zeros(3, 2)), "input_weight"),
+    (dict(input_bias=torch.zeros(3)), "input_bias needs"),
+    (dict(silence=Silence(units=(5,))), "out of range"),
+])
+def test_bad_arguments_raise_clear_errors(bad, message):
+    args = dict(drive=torch.zeros(2, 4, 3), W=torch.zeros(3, 3), a0=torch.zeros(3), alpha=0.1)
+    args.update(bad)
+    for impl in (integrate, integrate_autograd):
+        with pytest.raises(HdbenchError, match=message):
+            impl(**args)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    drive, W, a0, U, b = _case(10, inputs=True, bias=True)
+    options = dict(activation="retanh", substeps=2, silence=Silence(units=(1,), start=1, stop=3))
+    args = _inputs(drive, W, a0, U, b)
+    cpu = _fn(integrate, 0.3, U, b, None, **options)
+    on_gpu = [t.detach().cuda().requires_grad_() for t in args]
+    gpu = _fn(integrate, 0.3, on_gpu[3], on_gpu[4], None, **options)
+    rates_cpu, rates_gpu = cpu(*args), gpu(*on_gpu)
+    np.testing.assert_allclose(rates_gpu.detach().cpu().numpy(), rates_cpu.detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
+    grads_cpu = torch.autograd.grad(rates_cpu.square().sum(), args)
+    grads_gpu = torch.autograd.grad(rates_gpu.square().sum(), on_gpu)
+    for g, c in zip(grads_gpu, grads_cpu, strict=True):
+        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-9, atol=1e-12)
+    noisy = integrate(drive.detach().cuda(), W.detach().cuda(), a0.detach().cuda(), 0.3,
+                      noise_std=0.1, generator=torch.Generator("cuda").manual_seed(0))
+    assert noisy.is_cuda and torch.isfinite(noisy).all()
