@@ -141,3 +141,12 @@ def test_input_weights_get_their_own_learning_rate():
         inputs = net.U if model == "ctrnn" else net.rnn.weight_ih_l0
         assert factors[10.0] == {id(inputs)}
         assert len(factors[1.0]) == len(list(net.parameters())) - 1
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    checkpoint.atomic_write_text(tmp_path / "a.txt", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
