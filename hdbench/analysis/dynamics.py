@@ -654,7 +654,7 @@ def drift_diffusion(system, spec="cueva-1x", *, n_trials: int = 64, n_steps: int
     Parameters
     ----------
     noise_std : float
-        Intrinsic rate noise (for systems whose ``simulate`` takes ``noise_std``).
+        Intrinsic training noise (for systems whose ``simulate`` takes ``noise_std``).
     av_noise : float
         SD (rad/step) of Gaussian noise on the AV input channel.
 

@@ -269,11 +269,11 @@ def analyze(target, *, spec=None, n_trials: int = 1000, seed: int = 0, extras: b
 
 
 def _drift(system, name: str, spec: TaskSpec, seed: int) -> dict:
-    """Drift and diffusion with the system's own noise: the training rate noise of a trainable
+    """Drift and diffusion with the system's own noise: the training noise of a trainable
     model, a reference's default drive noise, else noise on the AV input (0.1 × its SD)."""
     if "noise_std" in inspect.signature(system.simulate).parameters:
         return {**drift_diffusion(system, spec, noise_std=TRAINING_NOISE_STD, seed=seed),
-                "noise": f"rate noise SD {TRAINING_NOISE_STD}"}
+                "noise": f"training-noise SD {TRAINING_NOISE_STD}"}
     noisy = _noisy_copy(name)
     if noisy is not None:
         return {**drift_diffusion(noisy, spec, noise_std=0.0, seed=seed),
