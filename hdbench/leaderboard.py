@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hdbench import __version__
+from hdbench.atomic import atomic_write_bytes, atomic_write_text
 from hdbench.engine import Job, JobResult, run_jobs
 from hdbench.errors import HdbenchError
 from hdbench.scoring import (
@@ -48,7 +49,6 @@ from hdbench.scoring import (
 )
 from hdbench.scoring.bundle import hash_of
 from hdbench.store import RUN_FILES, Store, git_state, provenance
-from hdbench.training.checkpoint import atomic_write_bytes, atomic_write_text
 from hdbench.training.config import TrainConfig
 from hdbench.zoo import FLOOR_CONFIG, TrainJob, ZooEntry, get_zoo, run_train_job
 

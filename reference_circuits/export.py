@@ -10,30 +10,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from hdbench.atomic import atomic_write_bytes
 from hdbench.errors import HdbenchError
 
 NPZ_NAME = "simulation.npz"
 SUMMARY_NAME = "summary.json"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp creates 0600
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _prepare(out) -> Path:
@@ -97,6 +82,6 @@ def simulate_to_dir(circuit: str, task: str | None, n_trials: int, out, seed: in
         "cell_types": counts, "config": system.config.to_dict(), "hdbench_version": __version__,
         "files": [NPZ_NAME, SUMMARY_NAME],
     }
-    _atomic_write(folder / NPZ_NAME, buffer.getvalue())
-    _atomic_write(folder / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / NPZ_NAME, buffer.getvalue())
+    atomic_write_bytes(folder / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
     return summary
