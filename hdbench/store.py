@@ -41,8 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hdbench import __version__
+from hdbench.atomic import atomic_write_bytes, atomic_write_text
 from hdbench.errors import HdbenchError
-from hdbench.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 SCHEMA = 1
 RUN_FILES = ("config.json", "model.pt", "history.csv", "metrics.json")
