@@ -22,16 +22,6 @@ from hdbench.system import Activity
 from hdbench.task import make_trials
 from tests.ring_system import SPEC, ring_ctrnn
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: extra threads only contend with each other on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 GRID = np.stack(np.meshgrid(np.linspace(-2.5, 2.5, 9), np.linspace(-2.5, 2.5, 9)), -1)
 GRID = GRID.reshape(-1, 2) + 0.013  # off the ReLU kinks
 

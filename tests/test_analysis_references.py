@@ -9,7 +9,6 @@ import functools
 
 import numpy as np
 import pytest
-import torch
 
 import reference_circuits
 from hdbench.analysis import (
@@ -21,16 +20,6 @@ from hdbench.analysis import (
     slow_point_analysis,
 )
 from hdbench.task import make_trials
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: extra threads only contend with each other on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 BUILT_IN_OFFSET_DEG = {"rodent": ("phi_deg", 30.0), "fly": ("shift_deg", 34.0)}
 BIN_DEG = 10.0  # connectivity_summary's default Δ bin

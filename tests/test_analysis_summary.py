@@ -12,15 +12,6 @@ from hdbench.training import checkpoint
 from tests.ring_system import SPEC, ring_ctrnn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: extra threads only contend with each other on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def ring_run(tmp_path_factory):
     """A run directory holding the hand-built ring as a finished CTRNN run."""

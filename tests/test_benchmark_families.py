@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,23 +38,18 @@ EXPECTED = {  # name -> higher_is_better
 @pytest.fixture(scope="module")
 def scores():
     """``{role: {family.name: raw value}, ...}`` against ring instance 0, plus the bundles."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(measures, "N_HD_BINS", 8)
-            patch.setitem(measures.EFFORT, "full", measures.EFFORT["quick"])
-            reference = Bundle(fakes.make_ring_circuit(0), SPEC, PROTOCOL, label="ring 0")
-            systems = {"ceiling": fakes.make_ring_circuit(1),
-                       "floor": build("ctrnn", n_units=24, init_seed=0),
-                       "gru": build("gru", n_units=8, init_seed=0)}
-            out, bundles = {}, {}
-            for role, system in systems.items():
-                bundles[role] = Bundle(system, SPEC, PROTOCOL, label=role)
-                out[role] = {b.id.split(".", 1)[1]: b(bundles[role], reference)[0]
-                             for b in all_benchmarks(["ring"]) if b.family != "task"}
-    finally:
-        torch.set_num_threads(threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(measures, "N_HD_BINS", 8)
+        patch.setitem(measures.EFFORT, "full", measures.EFFORT["quick"])
+        reference = Bundle(fakes.make_ring_circuit(0), SPEC, PROTOCOL, label="ring 0")
+        systems = {"ceiling": fakes.make_ring_circuit(1),
+                   "floor": build("ctrnn", n_units=24, init_seed=0),
+                   "gru": build("gru", n_units=8, init_seed=0)}
+        out, bundles = {}, {}
+        for role, system in systems.items():
+            bundles[role] = Bundle(system, SPEC, PROTOCOL, label=role)
+            out[role] = {b.id.split(".", 1)[1]: b(bundles[role], reference)[0]
+                         for b in all_benchmarks(["ring"]) if b.family != "task"}
     return out, bundles
 
 

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 BENCHMARK_NAME = re.compile(r"^(time|timeraw|mem|peakmem|track)_")
@@ -36,13 +35,6 @@ def _smallest(params):
     if all(isinstance(p, list | tuple) for p in params):
         return tuple(p[0] for p in params)
     return (params[0],)
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("owner, method", list(_benchmarks()))

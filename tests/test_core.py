@@ -122,16 +122,7 @@ def _rel(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-@pytest.fixture
-def one_thread():
-    """Large single-process runs: on a busy 2-core machine 2 threads can be 5x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_float32_cueva_shape_matches_autograd_through_the_model(monkeypatch, one_thread):
+def test_float32_cueva_shape_matches_autograd_through_the_model(monkeypatch):
     """B=100, N=100, T=500 with training noise; gradients of W, U, b (the drive), a0 and V."""
     torch.manual_seed(0)
     net = build("ctrnn")
@@ -155,7 +146,7 @@ def test_float32_cueva_shape_matches_autograd_through_the_model(monkeypatch, one
         assert _rel(grads[name], want_grads[name]) <= 1e-4, name
 
 
-def test_float32_folded_inputs_match_autograd_at_the_cueva_shape(one_thread):
+def test_float32_folded_inputs_match_autograd_at_the_cueva_shape():
     torch.manual_seed(1)
     x = 0.1 * torch.randn(100, 500, 3)
     W = (1.5 / 10 * torch.randn(100, 100)).requires_grad_()

@@ -6,7 +6,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 
 from hdbench.cli import main
 from hdbench.errors import HdbenchError
@@ -32,14 +31,6 @@ TINY = TrainConfig(model_options={"n_units": 8}, updates=2, batch_size=4, val_ev
                    val_trials=4, test_trials=4, checkpoint_every=1)
 TINY_ZOO = (ZooEntry("tiny", TINY), ZooEntry("ctrnn-untrained", TrainConfig(), trained=False))
 HEADER = {"generated": "2026-01-01T00:00:00+00:00", "hdbench_version": "0.1.0"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(tmp_path, **kwargs):

@@ -4,7 +4,6 @@ every family of every reference circuit (slow: ~1.5 min of training on one core)
 import math
 
 import pytest
-import torch
 
 from hdbench.leaderboard import run_leaderboard
 from hdbench.scoring import FAMILIES
@@ -13,15 +12,9 @@ from hdbench.zoo import QUICK_ZOO
 
 @pytest.mark.slow
 def test_the_quick_ctrnn_outranks_the_untrained_one_on_every_family(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        zoo = [e for e in QUICK_ZOO if e.model_id in ("ctrnn-quick", "ctrnn-untrained")]
-        outcome = run_leaderboard(zoo=zoo, quick=True, out_dir=tmp_path / "out",
-                                  store=tmp_path / "cache", progress=False,
-                                  log=lambda line: None)
-    finally:
-        torch.set_num_threads(threads)
+    zoo = [e for e in QUICK_ZOO if e.model_id in ("ctrnn-quick", "ctrnn-untrained")]
+    outcome = run_leaderboard(zoo=zoo, quick=True, out_dir=tmp_path / "out",
+                              store=tmp_path / "cache", progress=False, log=lambda line: None)
     assert not outcome.failures
     table = outcome.table
     assert not table["note"].str.startswith("inverted").any()  # ceilings beat floors

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import reference_circuits
 from hdbench.cli import main
@@ -11,7 +10,6 @@ from hdbench.system import CELL_TYPES, Activity, Silence, System
 from hdbench.task import make_trials
 from reference_circuits import measure
 
-torch.set_num_threads(1)
 NAMES = ["rodent", "fly"]
 
 

@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,14 +35,6 @@ from tests import fakes
 
 FAKE = ReferenceSpec("fake", "tests.fakes:make_ring")
 SMALL = EvalProtocol(n_trials=4)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- normalisation ----------------------------------------------------------------------------
