@@ -60,9 +60,6 @@ def cmd_train(args) -> int:
         rate_penalty=args.rate_penalty, noise_std=args.noise_std).items() if v is not None}
     config = TrainConfig(model=args.model, model_options=options, task=args.task,
                          seed=args.seed, **changes)
-    from hdbench.models import build
-
-    build(config.model, **options)  # unknown model or option: fail before touching the disk
     metrics = train(config, args.out, resume=args.resume, progress=not args.quiet)
     print(f"test NE {100 * metrics['test_ne']:.3f} % (best validation NE "
           f"{100 * metrics['best_val_ne']:.3f} % at update {metrics['best_update']}; "

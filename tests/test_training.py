@@ -150,3 +150,9 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_bad_model_option_fails_before_the_run_directory_is_written(tmp_path):
+    with pytest.raises(HdbenchError, match="bad options"):
+        train(TrainConfig(model_options={"n_layers": 2}), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

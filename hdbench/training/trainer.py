@@ -46,9 +46,7 @@ def _tensors(trials):
 def build_model(config: TrainConfig):
     from hdbench.models import build
 
-    options = dict(config.model_options)
-    options.setdefault("init_seed", config.seed)
-    return build(config.model, **options)
+    return build(config.model, **build_model_options(config))
 
 
 @torch.no_grad()
@@ -146,8 +144,8 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
         or the partial state's summary when stopped early.
     """
     run_dir = Path(run_dir)
+    model = build_model(config)  # a bad model name or option fails before the disk is touched
     state = _prepare_run_dir(config, run_dir, resume)
-    model = build_model(config)
     optimizer = _optimizer(model, config)
     history = {c: [] for c in HISTORY_COLUMNS}
     start, lam, best = 0, config.rate_penalty, {"ne": math.inf, "update": -1, "state": None}
@@ -260,6 +258,7 @@ def _in_out_weights(model) -> list[torch.Tensor]:
 
 
 def build_model_options(config: TrainConfig) -> dict:
+    """The model's options: the config's, with the run seed as ``init_seed`` unless given."""
     options = dict(config.model_options)
     options.setdefault("init_seed", config.seed)
     return options
