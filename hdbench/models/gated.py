@@ -58,19 +58,25 @@ class GatedRNN(TrainableSystem):
         return rates @ self.V.T, rates
 
     def _silenced(self, inputs, state, silence):
-        """Step by step so that silenced units are zero in the recurrent state too."""
+        """Step through the window so that silenced units are zero in the recurrent state too;
+        before and after it the library's own loop runs."""
         silence.check(self.n_units)
-        units = torch.as_tensor(silence.units, dtype=torch.long)
-        out = []
-        for t, x_t in enumerate(inputs.unbind(1)):
+        T = inputs.shape[1]
+        stop = T if silence.stop is None else min(silence.stop, T)
+        start = min(silence.start, stop)
+        keep = torch.ones(self.n_units, dtype=inputs.dtype)
+        keep[list(silence.units)] = 0.0
+        pieces = []
+        if start > 0:
+            h, state = self.rnn(inputs[:, :start], state)
+            pieces.append(h)
+        for x_t in inputs[:, start:stop].unbind(1):
             h, state = self.rnn(x_t[:, None], state)
-            if silence.start <= t < (silence.stop if silence.stop is not None else 1 << 62):
-                keep = torch.ones(self.n_units)
-                keep[units] = 0.0
-                h = h * keep
-                state = (state[0] * keep, state[1]) if isinstance(state, tuple) else state * keep
-            out.append(h[:, 0])
-        return torch.stack(out, dim=1)
+            pieces.append(h * keep)
+            state = (state[0] * keep, state[1]) if isinstance(state, tuple) else state * keep
+        if stop < T:
+            pieces.append(self.rnn(inputs[:, stop:], state)[0])
+        return torch.cat(pieces, dim=1)
 
     def recurrent_weights(self) -> np.ndarray:
         N, block = self.n_units, _BLOCK[self.config["kind"]]
