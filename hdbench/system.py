@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from hdbench.errors import HdbenchError
+from hdbench.task import Trials, decode_heading
 
 CELL_TYPES = ("compass", "shifter_cw", "shifter_ccw", "inhibitory", "other")
 
@@ -76,7 +77,7 @@ class Activity:
 
     def decoded_heading(self) -> np.ndarray:
         """The system's heading estimate in [0, 2π) from its outputs."""
-        return np.mod(np.arctan2(self.outputs[..., 0], self.outputs[..., 1]), 2.0 * np.pi)
+        return decode_heading(self.outputs)
 
 
 @runtime_checkable
@@ -96,8 +97,6 @@ class System(Protocol):
 
 def split_inputs(inputs):
     """Accept a :class:`~hdbench.task.Trials` or a raw array; return (array, heading, av)."""
-    from hdbench.task import Trials
-
     if isinstance(inputs, Trials):
         return inputs.inputs, inputs.heading, inputs.av
     arr = np.asarray(inputs) if not hasattr(inputs, "detach") else inputs.detach().cpu().numpy()

@@ -31,6 +31,7 @@ import torch
 from hdbench.core import integrate
 from hdbench.errors import HdbenchError
 from hdbench.system import CELL_TYPES, Activity, Silence, split_inputs
+from hdbench.task import decode_heading
 
 DEFAULT_DT = 0.025  # seconds per task step when raw arrays carry no TaskSpec
 _MAX_HARMONICS = 8  # of the initial-bump template
@@ -126,7 +127,8 @@ def apply_gain_jitter(parts: CircuitParts, rng: np.random.Generator, cv: float) 
 class ReferenceCircuit:
     """Base class of the hand-built circuits; implements the system interface.
 
-    Subclasses set ``name`` and ``stream`` and implement :meth:`_build`. Attributes after
+    Subclasses set ``name``, ``stream`` and ``config_class`` (a frozen dataclass built from the
+    ``options`` passed to the constructor) and implement :meth:`_build`. Attributes after
     construction: ``config``, ``instance_seed``, ``populations`` (name → :class:`Population`),
     ``cell_types``, ``preferred_directions`` (rad, NaN for untuned units), ``gains`` (single-cell
     gains of the instance), ``n_units``.
@@ -134,8 +136,13 @@ class ReferenceCircuit:
 
     name = "reference"
     stream = 0
+    config_class: type
 
-    def __init__(self, config, instance_seed: int = 0):
+    def __init__(self, instance_seed: int = 0, **options):
+        try:
+            config = self.config_class(**options)
+        except TypeError as err:
+            raise HdbenchError(f"bad options for reference circuit {self.name!r}: {err}") from None
         self.config = config
         self.instance_seed = int(instance_seed)
         rng = jitter_rng(self.stream, instance_seed)
@@ -384,7 +391,7 @@ class ReferenceCircuit:
     def decode(self, rates: np.ndarray) -> np.ndarray:
         """PVA heading in [0, 2π) of rates [..., units] (the circuit's linear decoder)."""
         vec = np.asarray(rates, dtype=np.float64) @ self._decoder.double().numpy()
-        return np.mod(np.arctan2(vec[..., 0], vec[..., 1]), 2.0 * np.pi)
+        return decode_heading(vec)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(instance_seed={self.instance_seed}, config={self.config})"

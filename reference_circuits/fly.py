@@ -194,13 +194,7 @@ class FlyCircuit(ReferenceCircuit):
 
     name = "fly"
     stream = 102
-
-    def __init__(self, instance_seed: int = 0, **options):
-        try:
-            config = FlyConfig(**options)
-        except TypeError as err:
-            raise HdbenchError(f"bad options for reference circuit 'fly': {err}") from None
-        super().__init__(config, instance_seed)
+    config_class = FlyConfig
 
     def _build(self, rng: np.random.Generator) -> CircuitParts:
         c = self.config

@@ -120,13 +120,7 @@ class RodentCircuit(ReferenceCircuit):
 
     name = "rodent"
     stream = 101
-
-    def __init__(self, instance_seed: int = 0, **options):
-        try:
-            config = RodentConfig(**options)
-        except TypeError as err:
-            raise HdbenchError(f"bad options for reference circuit 'rodent': {err}") from None
-        super().__init__(config, instance_seed)
+    config_class = RodentConfig
 
     def _build(self, rng: np.random.Generator) -> CircuitParts:
         c = self.config

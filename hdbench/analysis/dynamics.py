@@ -39,7 +39,7 @@ import pandas as pd
 from hdbench.analysis.tuning import TWO_PI, population_vector
 from hdbench.errors import HdbenchError
 from hdbench.system import Silence
-from hdbench.task import TaskSpec, get_spec, make_trials
+from hdbench.task import TaskSpec, decode_heading, get_spec, make_trials
 
 TUNED = ("compass", "shifter_cw", "shifter_ccw")
 
@@ -292,7 +292,7 @@ def vector_field(system, dt: float = 0.025) -> VectorField:
         def heading(points):
             with torch.no_grad():
                 out = f(torch.as_tensor(points, dtype=torch.float64)).numpy() @ V.T
-            return np.mod(np.arctan2(out[:, 0], out[:, 1]), TWO_PI)
+            return decode_heading(out)
 
         def jacobian(a):
             return alpha * (W.to(a.dtype)[None] * _derivative(f, a)[:, None, :]
