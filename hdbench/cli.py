@@ -12,6 +12,7 @@ import os
 import sys
 
 from hdbench import __version__
+from hdbench.cli_byo import add_commands, add_leaderboard_options, leaderboard_subjects
 
 QUICK_JOBS = 2  # worker processes of `hdbench leaderboard --quick` unless --jobs says otherwise
 
@@ -89,6 +90,7 @@ def cmd_leaderboard(args) -> int:
         jobs = min(QUICK_JOBS, os.cpu_count() or 1) if args.quick else 1
     outcome = run_leaderboard(
         references=args.reference or None, quick=args.quick, jobs=jobs,
+        subjects=leaderboard_subjects(args, args.reference),
         dask_scheduler=args.dask_scheduler, dry_run=args.dry_run, out_dir=args.out,
         store=args.cache, retry_failed=not args.skip_failed, progress=not args.quiet)
     return 1 if outcome.failures else 0
@@ -191,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads of in-process jobs (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_leaderboard_options(p)
     p.set_defaults(func=cmd_leaderboard)
+    add_commands(sub, _positive_int)  # score, export-trials
 
     p = sub.add_parser("analyze", help="tuning, cell types, connectivity and dynamics of a "
                                        "trained run or a reference circuit")

@@ -62,14 +62,32 @@ REFERENCE_INSTANCE = 0
 
 # -- what to score ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SubjectEntry:
+    """A leaderboard row for a ready-made subject (e.g. a user's model file or recorded
+    activity, :mod:`hdbench.byo`): nothing to train, one "seed" (0)."""
+
+    model_id: str
+    trained: bool = False
+
+    def __post_init__(self):
+        ZooEntry(self.model_id, TrainConfig())  # the same id rules as the zoo's
+
+    def run_name(self, seed: int) -> str:
+        return self.model_id
+
+
 @dataclass
 class ModelRun:
-    """One (zoo entry, seed): its config and, once trained, the subject to score."""
+    """One (zoo entry, seed): its config and, once trained, the subject to score.
 
-    entry: ZooEntry
+    For a :class:`SubjectEntry` the subject is given and ``config`` is None.
+    """
+
+    entry: ZooEntry | SubjectEntry
     seed: int
-    config: TrainConfig
-    subject: TrainedSubject | UntrainedSubject | None = None
+    config: TrainConfig | None
+    subject: object = None  # TrainedSubject, UntrainedSubject or an hdbench.byo subject
 
     @property
     def label(self) -> str:
@@ -202,9 +220,15 @@ def _store_result(store: Store, job: Job, result: JobResult) -> None:
             "protocol": score_job.protocol.to_dict()}
     values = result.value["values"] if result.ok else {}
     failures = result.value["failures"] if result.ok else {}
+    not_computable = result.value.get("not_computable", {}) if result.ok else {}
     for bench in score_job.benchmarks:
         path = store.score_path(bench.id, bench.version, key)
-        if bench.id in values:
+        if bench.id in not_computable:  # a fact about the subject, kept like a score
+            store.write_score(bench.id, bench.version, key, {
+                **base, "benchmark": bench.describe(), "value": None, "error": None,
+                "not_computable": not_computable[bench.id], "task": result.value["task"],
+                "provenance": provenance(seeds=seeds, worker=result.worker, **common)})
+        elif bench.id in values:
             store.write_score(bench.id, bench.version, key, {
                 **base, "benchmark": bench.describe(), **values[bench.id],
                 "task": result.value["task"],
@@ -250,6 +274,7 @@ class LeaderboardRun:
 
 
 def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benchmarks=None, *,
+                    subjects: Iterable[tuple[str, object]] = (), write: bool = True,
                     quick: bool = False, jobs: int = 1, dask_scheduler: str | None = None,
                     dry_run: bool = False, out_dir="results", store: Store | str | None = None,
                     retry_failed: bool = True, progress: bool = True,
@@ -264,6 +289,11 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
         Names (``"fly"``) or ``"name=module:factory"``; default every available circuit.
     benchmarks : iterable of str or Benchmark, optional
         Default: every registered benchmark of those references.
+    subjects : iterable of (model id, subject)
+        Ready-made subjects scored as rows of their own next to the zoo, e.g. a user's model
+        file or recorded activity (:mod:`hdbench.byo`).
+    write : bool
+        Write ``leaderboard.{csv,md,html}`` and export the zoo (default); False only collects.
     quick : bool
         Quick zoo and :data:`~hdbench.scoring.QUICK_PROTOCOL` (fewer evaluation trials).
     jobs : int
@@ -281,9 +311,10 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
     """
     store = store if isinstance(store, Store) else Store(store)
     zoo = tuple(zoo) if zoo is not None else get_zoo(quick)
-    ids = [entry.model_id for entry in zoo]
+    subjects = [(SubjectEntry(model_id), subject) for model_id, subject in subjects]
+    ids = [entry.model_id for entry in zoo] + [entry.model_id for entry, _ in subjects]
     if len(set(ids)) != len(ids):
-        raise HdbenchError(f"zoo model ids must be unique; got {', '.join(ids)}")
+        raise HdbenchError(f"model ids must be unique; got {', '.join(ids)}")
     references = resolve_references(references)
     benches = resolve_benchmarks(benchmarks, references)
     protocol = QUICK_PROTOCOL if quick else EvalProtocol()
@@ -313,6 +344,7 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
                 key=f"train-{run_hash}", fn=run_train_job,
                 config=TrainJob(config, str(store.scratch_dir(run_hash))),
                 label=f"train {run.label} ({config.updates} updates)"))
+    runs += [ModelRun(entry, 0, None, subject) for entry, subject in subjects]
     for reference in references:
         for role, subject in (("ceiling", ReferenceSubject(reference, CEILING_INSTANCE)),
                               ("floor", UntrainedSubject(FLOOR_CONFIG))):
@@ -372,13 +404,15 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
     outcome.results += run_jobs(phase2.values(), on_result=store_result(phase2),
                                 desc="score", **engine)
 
-    _export_zoo(store, runs, zoo_dir, log)
     outcome.table = collect(store, runs, references, benches, protocol)
     outcome.summary = summarise(outcome.table, benches)
+    n_failed = len(outcome.failures)
+    if not write:
+        return outcome
+    _export_zoo(store, runs, zoo_dir, log)
     header = leaderboard_provenance(protocol, quick, references, runs, benches)
     outcome.paths = write_leaderboard(outcome.table, out_dir, header, benches,
                                       summary=outcome.summary)
-    n_failed = len(outcome.failures)
     log(f"{len(outcome.results) - n_failed} jobs computed, {n_failed} failed; "
         f"{len(outcome.table)} score rows; wrote "
         f"{', '.join(str(p) for p in outcome.paths.values())}")
@@ -432,6 +466,8 @@ def _row(run: ModelRun, reference: str, bench: Benchmark, record: dict, ceiling,
             note = "degenerate: ceiling == floor"
         if not math.isfinite(raw):
             note = "raw value not finite"
+    if record.get("not_computable"):
+        note = str(record["not_computable"])
     return {"model": run.entry.model_id, "seed": run.seed, "reference": reference,
             "benchmark": bench.id, "version": bench.version, "raw": raw, "ceiling": ceil,
             "floor": flo, "normalised": normalised, "error": error, "family": bench.family,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from threadpoolctl import threadpool_limits
 
+from hdbench.errors import NotComputableError
 from hdbench.scoring.benchmark import Benchmark
 from hdbench.scoring.bundle import Bundle, EvalProtocol, task_for_reference
 from hdbench.scoring.subjects import ReferenceSpec, Subject
@@ -56,16 +57,19 @@ def reference_bundle(reference: ReferenceSpec, instance: int, protocol: EvalProt
 
 
 def run_score_job(job: ScoreJob) -> dict:
-    """``{"values": {id: {"value", "error"}}, "failures": {id: error_info}, "task", ...}``.
+    """``{"values": {id: {"value", "error"}}, "failures": {id: error_info},
+    "not_computable": {id: reason}, "task", ...}``.
 
-    A benchmark that raises is reported under ``failures`` and does not stop the others;
-    failing to build the subject or the reference raises (the whole job fails).
+    A benchmark that raises is reported under ``failures`` and does not stop the others; one
+    that raises :class:`~hdbench.errors.NotComputableError` (e.g. recorded activity cannot be
+    re-simulated) is reported under ``not_computable``. Failing to build the subject or the
+    reference raises (the whole job fails).
     """
     reference = reference_bundle(job.reference, job.reference_instance, job.protocol)
     spec = reference.spec
     subject = Bundle(job.subject.load(), spec, job.protocol, label=job.subject.describe())
     simulated = reference.n_simulations
-    values, failures = {}, {}
+    values, failures, not_computable = {}, {}, {}
     with threadpool_limits(limits=1, user_api="blas"):
         for bench in job.benchmarks:
             if bench.reference != job.reference.name:
@@ -75,10 +79,14 @@ def run_score_job(job: ScoreJob) -> dict:
                 continue
             try:
                 value, error = bench(subject, reference)
+            except NotComputableError as err:
+                not_computable[bench.id] = str(err)
+                continue
             except Exception as err:  # recorded per benchmark; the others go on
                 failures[bench.id] = error_info(err)
                 continue
             values[bench.id] = {"value": value, "error": error}
-    return {"values": values, "failures": failures, "task": spec.name,
+    return {"values": values, "failures": failures, "not_computable": not_computable,
+            "task": spec.name,
             "simulations": {"subject": subject.n_simulations,
                             "reference": reference.n_simulations - simulated}}

@@ -46,22 +46,28 @@ def effort(bundle) -> dict:
     return EFFORT["quick" if bundle.protocol.n_trials <= QUICK_PROTOCOL.n_trials else "full"]
 
 
+def av_bin_edges(trials) -> np.ndarray:
+    """Edges (rad/step) of the :data:`N_AV_BINS` equal-count bins of the non-zero AV of
+    ``trials`` after the cue."""
+    av = trials.av[:, trials.spec.cue_steps:]
+    moving = av[av != 0]
+    if moving.size < N_AV_BINS + 1:
+        raise HdbenchError(f"the evaluation trials of task {trials.spec.name!r} have no "
+                           "angular velocity to bin")
+    return np.quantile(moving, np.linspace(0.0, 1.0, N_AV_BINS + 1))
+
+
 def tuning_conditions(bundle):
     """:class:`~hdbench.metrics.conditions.ConditionMatrices` of the test activity over
-    :data:`N_HD_BINS` heading × :data:`N_AV_BINS` AV bins, after the cue, on two trial splits."""
+    :data:`N_HD_BINS` heading × :data:`N_AV_BINS` AV bins (:func:`av_bin_edges`), after the
+    cue, on two trial splits."""
     def compute():
         from hdbench.metrics import conditions
 
         trials = bundle.trials("test")
-        skip = bundle.spec.cue_steps
-        av = trials.av[:, skip:]
-        moving = av[av != 0]
-        if moving.size < N_AV_BINS + 1:
-            raise HdbenchError(f"the evaluation trials of task {bundle.spec.name!r} have no "
-                               "angular velocity to bin")
-        edges = np.quantile(moving, np.linspace(0.0, 1.0, N_AV_BINS + 1))
-        return conditions.tuning_matrices(bundle.activity("test"), N_HD_BINS, edges,
-                                          skip_steps=skip)
+        return conditions.tuning_matrices(bundle.activity("test"), N_HD_BINS,
+                                          av_bin_edges(trials),
+                                          skip_steps=bundle.spec.cue_steps)
 
     return bundle.memo(("tuning-conditions", N_HD_BINS, N_AV_BINS), compute)
 
