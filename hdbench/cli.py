@@ -59,13 +59,32 @@ def cmd_train(args) -> int:
         lr_schedule=args.lr_schedule, input_lr_factor=args.input_lr_factor,
         weight_decay=args.weight_decay,
         rate_penalty=args.rate_penalty, noise_std=args.noise_std).items() if v is not None}
-    config = TrainConfig(model=args.model, model_options=options, task=args.task,
+    task = args.task
+    if args.teacher is not None or args.record_fraction is not None:
+        from hdbench.training.recordings import cli_teacher_options
+
+        task, teacher_changes = cli_teacher_options(
+            args.teacher, args.record_fraction, args.activity_weight, args.record_seed, task)
+        changes.update(teacher_changes)
+    config = TrainConfig(model=args.model, model_options=options, task=task or "cueva-1x",
                          seed=args.seed, **changes)
     metrics = train(config, args.out, resume=args.resume, progress=not args.quiet)
     print(f"test NE {100 * metrics['test_ne']:.3f} % (best validation NE "
           f"{100 * metrics['best_val_ne']:.3f} % at update {metrics['best_update']}; "
           f"{metrics['train_wall_s']:.0f} s) -> {args.out}")
     return 0
+
+
+def cmd_experiment(args) -> int:
+    from hdbench.experiments.sparse_recordings import run_sparse_recordings
+
+    _set_threads(args.threads)
+    outcome = run_sparse_recordings(
+        args.teacher, quick=args.quick, seeds=args.seeds, fractions=args.record_fractions,
+        updates=args.updates, jobs=args.jobs, dask_scheduler=args.dask_scheduler,
+        dry_run=args.dry_run, out_dir=args.out, store=args.cache,
+        retry_failed=not args.skip_failed, progress=not args.quiet)
+    return 1 if outcome.failures else 0
 
 
 def cmd_evaluate(args) -> int:
@@ -124,6 +143,17 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from hdbench.figures import render_figures
+
+    _set_threads(args.threads)
+    report = render_figures(args.results, args.out, args.format, args.only,
+                            n_trials=args.trials)
+    print(f"{len(report.written)} figure(s) written to {args.out}, {len(report.skipped)} "
+          f"skipped, {len(report.failed)} failed")
+    return 1 if report.failed else 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad command-line input gets one line on stderr (exit 2), not a usage dump."""
 
@@ -144,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on the AV integration task")
     p.add_argument("--model", default="ctrnn",
                    help="model name: ctrnn, gru, lstm, vanilla (default ctrnn)")
-    p.add_argument("--task", default="cueva-1x", choices=sorted(PRESETS), metavar="PRESET",
-                   help=f"task preset, one of {', '.join(PRESETS)} (default cueva-1x)")
+    p.add_argument("--task", choices=sorted(PRESETS), metavar="PRESET",
+                   help=f"task preset, one of {', '.join(PRESETS)} (default cueva-1x; with "
+                        "--teacher the teacher's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--updates", type=_positive_int, help="parameter updates (default 5000)")
     p.add_argument("--batch-size", type=_positive_int)
@@ -160,11 +191,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", type=_positive_int, help="recurrent units (default 100)")
     p.add_argument("--noise-location", choices=["rate", "state"],
                    help="CTRNN: training noise on the rates or in the state equation")
+    p.add_argument("--teacher", metavar="CIRCUIT_OR_RUN",
+                   help="train on sparse recordings of this reference circuit (fly, rodent) or "
+                        "trained run directory")
+    p.add_argument("--record-fraction", type=float, metavar="P",
+                   help="with --teacher: fraction in (0, 1] of its neurons recorded")
+    p.add_argument("--activity-weight", type=float, metavar="LAMBDA",
+                   help="with --teacher: weight of the activity loss (default 1)")
+    p.add_argument("--record-seed", type=int, help="seed of the recorded sample (default --seed)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("experiment", help="run an experiment of the suite: sparse-recordings "
+                                          "(students trained on sparse recordings of a teacher)")
+    p.add_argument("name", choices=["sparse-recordings"], help="the experiment")
+    p.add_argument("--teacher", default="fly",
+                   help="reference circuit (fly, rodent) or trained run directory (default fly)")
+    p.add_argument("--quick", action="store_true",
+                   help="p in {0, 0.1, 1}, 2 seeds, short training, fewer evaluation trials")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    p.add_argument("--record-fractions", type=float, nargs="+", metavar="P",
+                   help="recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 1)")
+    p.add_argument("--updates", type=_positive_int, help="training updates per student")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="local worker processes, 1 torch thread each (default 1)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the jobs on this Dask "
+                                                                "scheduler")
+    p.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
+    p.add_argument("--out", default="results",
+                   help="output folder; the table goes to OUT/experiments/ (default results)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="run cache (default $HDBENCH_HOME or ~/.cache/hdbench)")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="do not retry jobs whose failure is recorded in the cache")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("evaluate", help="test NE of a trained run")
     p.add_argument("run_dir")
@@ -227,6 +292,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print rms_error_deg and gain as JSON")
     p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("figures", help="render the paper figures from stored results "
+                                       "(skips a figure whose data is missing)")
+    p.add_argument("--results", default="results",
+                   help="results folder with zoo/, leaderboard.csv, experiments/ "
+                        "(default results)")
+    p.add_argument("--out", default="results/figures", help="output folder "
+                                                            "(default results/figures)")
+    p.add_argument("--format", default="png", metavar="FORMATS",
+                   help="comma-separated formats: png, pdf, svg (default png)")
+    p.add_argument("--only", metavar="NAMES",
+                   help="comma-separated figure names or numbers, e.g. task,7 (default all)")
+    p.add_argument("--trials", type=_positive_int, default=200,
+                   help="test trials simulated per system (default 200)")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.set_defaults(func=cmd_figures)
     return parser
 
 

@@ -1,0 +1,331 @@
+"""The loader layer: what the figures need, read from a results folder or computed from it.
+
+Everything here returns plain data (DataFrames, :class:`~hdbench.system.Activity`, tuning tables)
+for the figure functions. Nothing is trained: trained models come from ``<results>/zoo``, scores
+from the leaderboard CSV, experiments from ``<results>/experiments``; the reference circuits are
+code. When something is missing a :class:`MissingData` names the command that produces it.
+Simulations use noise-free systems on the analysis trial stream (as ``hdbench analyze`` does),
+with fewer trials, so that the whole figure set renders in a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hdbench.errors import HdbenchError
+
+#: Trials per system for the tuning-based figures (``hdbench analyze`` uses 1000).
+N_TRIALS = 200
+REFERENCES = ("rodent", "fly")
+SPARSE_COLUMNS = ("teacher", "record_fraction", "seed", "measure", "value")
+SILENCED_GROUPS = ("none", "compass", "shifter_cw", "shifter_ccw", "shifters")
+_RUN_DIR = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
+_ANALYSIS_STREAM = 12  # hdbench.analysis.summary.ANALYSIS_STREAM, the analysis trials
+_SILENCING_STREAM = 7  # hdbench.analysis.dynamics.silencing_experiment's holds
+
+
+class MissingData(HdbenchError):
+    """A figure's data is not in the results folder; ``command`` produces it."""
+
+    def __init__(self, what: str, command: str):
+        super().__init__(f"{what} (produce it with: {command})")
+        self.what, self.command = what, command
+
+
+# -- simulated systems -----------------------------------------------------------------------
+
+
+@dataclass
+class SystemData:
+    """One system simulated on test trials and classified like ``hdbench analyze`` does.
+
+    Attributes
+    ----------
+    name : display label, e.g. ``"ctrnn seed 0"`` or ``"rodent reference"``
+    key : colour key (model id or reference name), see :func:`~hdbench.figures.style.system_color`
+    kind : ``"model"`` or ``"reference"``
+    trials, activity : the noise-free test trials and what the system did on them
+    table : :func:`hdbench.analysis.classify_units` table (``pd``, ``r``, ``cell_type``, ...)
+    weights : ``W[target, source]``
+    system : the system object itself (silencing and slow points simulate it again)
+    """
+
+    name: str
+    key: str
+    kind: str
+    trials: object
+    activity: object
+    table: pd.DataFrame
+    weights: np.ndarray
+    system: object = None
+
+    @property
+    def spec(self):
+        return self.trials.spec
+
+
+def system_data(system, *, name: str, key: str, kind: str = "model", spec="cueva-1x",
+                n_trials: int = N_TRIALS, seed: int = 0) -> SystemData:
+    """Simulate ``system`` on ``n_trials`` noise-free trials of ``spec`` and classify its units."""
+    from hdbench.analysis import classify_units
+    from hdbench.task import make_trials
+
+    trials = make_trials(spec, int(n_trials), [_ANALYSIS_STREAM, seed])
+    activity = system.simulate(trials)
+    table = classify_units(activity, trials, gmm=False, seed=seed)
+    return SystemData(name=name, key=key, kind=kind, trials=trials, activity=activity,
+                      table=table, weights=np.asarray(system.recurrent_weights()), system=system)
+
+
+def reference_data(name: str, *, instance_seed: int = 0, n_trials: int = N_TRIALS,
+                   seed: int = 0) -> SystemData:
+    """A reference circuit (noise-free) on its own task preset."""
+    import reference_circuits
+    from hdbench.task import PRESETS
+
+    circuit = reference_circuits.load(name, instance_seed=instance_seed, noise_std=0.0)
+    spec = name if name in PRESETS else "cueva-1x"
+    return system_data(circuit, name=f"{name} reference", key=name, kind="reference",
+                       spec=spec, n_trials=n_trials, seed=seed)
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    """A trained model in ``<results>/zoo/<model-id>-seed<k>``."""
+
+    model: str
+    seed: int
+    path: Path
+
+    @property
+    def task(self) -> str:
+        """The training task preset from ``config.json`` (``cueva-1x`` when unreadable)."""
+        try:
+            config = json.loads((self.path / "config.json").read_text())
+            return str(config["config"].get("task", "cueva-1x"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return "cueva-1x"
+
+    def load(self):
+        from hdbench.training import load_model
+
+        return load_model(self.path)
+
+
+def zoo_runs(results) -> list[ZooRun]:
+    """Trained runs in ``<results>/zoo`` (folders ``<model-id>-seed<k>`` with a model.pt)."""
+    zoo = Path(results) / "zoo"
+    runs = []
+    if zoo.is_dir():
+        for path in sorted(zoo.iterdir()):
+            match = _RUN_DIR.match(path.name)
+            if match and (path / "model.pt").is_file():
+                runs.append(ZooRun(match["model"], int(match["seed"]), path))
+    return sorted(runs, key=lambda r: (r.model, r.seed))
+
+
+def model_data(run: ZooRun, *, n_trials: int = N_TRIALS, seed: int = 0) -> SystemData:
+    """A zoo run simulated on its own training task."""
+    return system_data(run.load(), name=f"{run.model} seed {run.seed}", key=run.model,
+                       spec=run.task, n_trials=n_trials, seed=seed)
+
+
+def example_model(results, model: str = "ctrnn") -> ZooRun:
+    """The run shown beside the references: ``model``'s lowest seed, else the first run."""
+    runs = zoo_runs(results)
+    if not runs:
+        raise MissingData(f"no trained model in {Path(results) / 'zoo'}",
+                          f"hdbench leaderboard --out {results}")
+    chosen = [r for r in runs if r.model == model]
+    return (chosen or runs)[0]
+
+
+# -- cell types across the zoo ---------------------------------------------------------------
+
+
+def cell_type_fractions(items, *, n_trials: int = N_TRIALS, seed: int = 0) -> pd.DataFrame:
+    """Fraction of units per cell type, one row per (model, seed, cell type).
+
+    ``items`` are :class:`ZooRun` objects, :class:`SystemData` or ``(model, seed, table)``
+    tuples. Returns columns ``model``, ``seed``, ``kind``, ``task``, ``cell_type``,
+    ``fraction``.
+    """
+    from hdbench.analysis import CLASSES
+
+    rows = []
+    for item in items:
+        if isinstance(item, ZooRun):
+            data = model_data(item, n_trials=n_trials, seed=seed)
+            model, run_seed, kind, task = item.model, item.seed, "model", item.task
+        elif isinstance(item, SystemData):
+            data, model, run_seed = item, item.key, 0
+            kind, task = item.kind, item.spec.name
+        else:
+            model, run_seed, table = item
+            data = SystemData(model, model, "model", None, None, table, np.zeros((0, 0)))
+            kind, task = "model", ""
+        counts = data.table["cell_type"].value_counts()
+        total = max(int(counts.sum()), 1)
+        for cell_type in CLASSES:
+            rows.append({"model": model, "seed": run_seed, "kind": kind, "task": task,
+                         "cell_type": cell_type, "fraction": counts.get(cell_type, 0) / total})
+    return pd.DataFrame(rows, columns=["model", "seed", "kind", "task", "cell_type",
+                                       "fraction"])
+
+
+def reference_fractions(*, instances=(0, 1, 2), n_trials: int = N_TRIALS,
+                        seed: int = 0) -> pd.DataFrame:
+    """Cell-type fractions of each reference circuit, one 'seed' per independent instance."""
+    frames = []
+    for name in REFERENCES:
+        for instance in instances:
+            frame = cell_type_fractions([reference_data(name, instance_seed=instance,
+                                                        n_trials=n_trials, seed=seed)])
+            frames.append(frame.assign(seed=instance))
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- silencing and slow points ---------------------------------------------------------------
+
+
+def silencing_traces(data: SystemData, *, n_trials: int = 8, n_steps: int = 400,
+                     window: tuple[int, int] = (100, 250), min_output: float = 0.05,
+                     seed: int = 0) -> pd.DataFrame:
+    """Decoded heading during zero-AV holds with each cell group silenced over ``window``.
+
+    The holds are those of :func:`hdbench.analysis.silencing_experiment` (cue, then AV = 0).
+    Returns a long table: ``system``, ``key``, ``condition``, ``n_units``, ``trial``,
+    ``time_s``, ``heading_deg`` (decoded heading minus the cued heading, unwrapped; NaN where
+    the read-out has fallen below ``min_output`` of its norm before silencing). ``attrs`` holds
+    ``window_s``, the silenced interval in seconds.
+    """
+    from hdbench.system import Silence
+    from hdbench.task import make_trials
+
+    spec = data.spec.replace(n_steps=int(n_steps), zero_av_epochs=False, sigma=0.0)
+    holds = make_trials(spec, int(n_trials), [_SILENCING_STREAM, seed, 0])
+    types = data.table["cell_type"].to_numpy()
+    groups = {"none": (), "compass": np.nonzero(types == "compass")[0],
+              "shifter_cw": np.nonzero(types == "shifter_cw")[0],
+              "shifter_ccw": np.nonzero(types == "shifter_ccw")[0],
+              "shifters": np.nonzero(np.isin(types, ["shifter_cw", "shifter_ccw"]))[0]}
+    on, off = window
+    time_s = np.arange(spec.n_steps) * spec.dt
+    frames = []
+    for condition, units in groups.items():
+        units = tuple(int(u) for u in units)
+        if condition != "none" and not units:
+            continue
+        act = data.system.simulate(holds, silence=Silence(units, on, off) if units else None)
+        theta = np.unwrap(act.decoded_heading(), axis=1)
+        theta = np.degrees(theta - theta[:, [spec.cue_steps]])
+        norm = np.linalg.norm(act.outputs, axis=-1)
+        before = norm[:, on - 40:on].mean(1, keepdims=True)
+        theta[norm < min_output * before] = np.nan
+        trial, step = np.meshgrid(np.arange(theta.shape[0]), np.arange(theta.shape[1]),
+                                  indexing="ij")
+        frames.append(pd.DataFrame({
+            "system": data.name, "key": data.key, "condition": condition,
+            "n_units": len(units), "trial": trial.ravel(), "time_s": time_s[step.ravel()],
+            "heading_deg": theta.ravel()}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["window_s"] = (on * spec.dt, off * spec.dt)
+    return out
+
+
+@dataclass
+class SlowPointData:
+    """Slow points of a system as rates (for projecting into the rates' PCs).
+
+    ``rates`` [P, units], ``slow`` [P] bool, ``heading`` [P] rad; ``note`` says why there are
+    none (e.g. a system without a vector field).
+    """
+
+    rates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    slow: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    heading: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    note: str | None = None
+
+
+def slow_points(data: SystemData, *, n_points: int = 72, seed: int = 0) -> SlowPointData:
+    """Slow points started on task trajectories (:func:`~hdbench.analysis.slow_point_analysis`)."""
+    import torch
+
+    from hdbench.analysis import slow_point_analysis, vector_field
+
+    try:
+        vf = vector_field(data.system, dt=data.spec.dt)
+        sp, _ = slow_point_analysis(data.system, data.table, data.spec, n_points=n_points,
+                                    seed=seed)
+    except HdbenchError as err:
+        return SlowPointData(note=str(err))
+    if vf.rates is None:
+        return SlowPointData(note="the system gives no rates of its states")
+    with torch.no_grad():
+        rates = vf.rates(torch.as_tensor(sp.points, dtype=torch.float64)).numpy()
+    return SlowPointData(rates=rates, slow=np.asarray(sp.slow), heading=np.asarray(sp.heading))
+
+
+# -- tables from disk ------------------------------------------------------------------------
+
+
+def leaderboard_table(results) -> tuple[pd.DataFrame, str | None]:
+    """The tidy leaderboard table and a note on where it came from.
+
+    Reads ``<results>/leaderboard.csv``; when that is absent, falls back to the quick
+    leaderboard ``<results>/quick/leaderboard.csv`` and says so in the note (None otherwise).
+    """
+    from hdbench.leaderboard import COLUMNS, read_table
+
+    results = Path(results)
+    path, note = results / "leaderboard.csv", None
+    if not path.is_file():
+        path = results / "quick" / "leaderboard.csv"
+        note = f"quick leaderboard ({path}); the full leaderboard is not published yet"
+    if not path.is_file():
+        raise MissingData(f"no leaderboard.csv in {results} or {results / 'quick'}",
+                          f"hdbench leaderboard --out {results}")
+    try:
+        table = read_table(path)
+    except (OSError, ValueError) as err:
+        raise HdbenchError(f"cannot read {path}: {err}") from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise HdbenchError(f"{path} lacks columns {', '.join(missing)}; expected the tidy "
+                           f"leaderboard table ({', '.join(COLUMNS)})")
+    table.attrs["source"] = str(path)
+    return table, note
+
+
+def sparse_recordings(results) -> pd.DataFrame:
+    """The sparse-recording experiments of every teacher that has one, concatenated.
+
+    Reads ``<results>/experiments/sparse-recordings-<teacher>.csv`` (``#`` lines are comments)
+    with columns ``teacher, record_fraction, seed, measure, value``; extra columns are kept.
+    """
+    folder = Path(results) / "experiments"
+    paths = sorted(folder.glob("sparse-recordings-*.csv")) if folder.is_dir() else []
+    if not paths:
+        raise MissingData(f"no {folder / 'sparse-recordings-<teacher>.csv'}",
+                          "hdbench experiment sparse-recordings --teacher fly")
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path, comment="#")
+        except (OSError, ValueError) as err:
+            raise HdbenchError(f"cannot read {path}: {err}") from None
+        missing = [c for c in SPARSE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise HdbenchError(f"{path} lacks columns {', '.join(missing)}; expected "
+                               f"{', '.join(SPARSE_COLUMNS)}")
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table["record_fraction"] = pd.to_numeric(table["record_fraction"], errors="coerce")
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table.dropna(subset=["record_fraction"])

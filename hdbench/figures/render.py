@@ -1,0 +1,210 @@
+"""Render the figure set from a results folder (``hdbench figures``).
+
+:class:`FigureData` loads (and computes, once) what the figures need; :data:`FIGURES` maps each
+figure's name to its builder; :func:`render_figures` writes every figure whose data exists and
+skips the others with a one-line message naming the command that produces their data.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from hdbench.errors import HdbenchError
+from hdbench.figures import data as fdata
+from hdbench.figures import summaries, systems
+from hdbench.figures.style import check_formats, figure_style, save_figure
+
+
+class FigureData:
+    """Lazy, cached access to what the figures need from ``results``.
+
+    Parameters
+    ----------
+    results : folder with ``zoo/``, ``leaderboard.csv`` (or ``quick/leaderboard.csv``) and
+        ``experiments/``
+    n_trials : test trials simulated per system
+    model : model id shown beside the references (its lowest seed)
+    """
+
+    def __init__(self, results="results", *, n_trials: int = fdata.N_TRIALS,
+                 model: str = "ctrnn"):
+        self.results = Path(results)
+        self.n_trials = int(n_trials)
+        self.model = model
+
+    @cached_property
+    def systems(self) -> list[fdata.SystemData]:
+        run = fdata.example_model(self.results, self.model)
+        return [fdata.model_data(run, n_trials=self.n_trials),
+                *(fdata.reference_data(name, n_trials=self.n_trials)
+                  for name in fdata.REFERENCES)]
+
+    @cached_property
+    def fractions(self):
+        import pandas as pd
+
+        runs = fdata.zoo_runs(self.results)
+        if not runs:
+            raise fdata.MissingData(f"no trained model in {self.results / 'zoo'}",
+                                    f"hdbench leaderboard --out {self.results}")
+        models = fdata.cell_type_fractions(runs, n_trials=self.n_trials)
+        refs = fdata.reference_fractions(n_trials=self.n_trials)
+        return pd.concat([refs, models], ignore_index=True)
+
+    @cached_property
+    def silencing(self):
+        import pandas as pd
+
+        frames = [fdata.silencing_traces(d) for d in self.systems]
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["window_s"] = frames[0].attrs["window_s"]
+        return out
+
+    @cached_property
+    def slow_points(self) -> list[fdata.SlowPointData]:
+        return [fdata.slow_points(d) for d in self.systems]
+
+    @cached_property
+    def leaderboard(self):
+        return fdata.leaderboard_table(self.results)
+
+    @cached_property
+    def sparse(self):
+        return fdata.sparse_recordings(self.results)
+
+
+def _fig_kao(d: FigureData):
+    table, note = d.leaderboard
+    if summaries.kao_scores(table).empty:
+        raise fdata.MissingData(f"no kao-* models in {table.attrs.get('source', 'leaderboard')}",
+                                f"hdbench leaderboard --out {d.results}")
+    return summaries.kao_figure(table, note=note)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: file stem, number, what it shows and how to build it from FigureData."""
+
+    name: str
+    number: int
+    title: str
+    build: Callable = field(repr=False)
+
+    @property
+    def stem(self) -> str:
+        return f"fig{self.number}-{self.name}"
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("task", 1, "example trials: AV, true and decoded heading",
+               lambda d: systems.task_figure(d.systems)),
+    FigureSpec("tuning", 2, "HD tuning curves and HD × AV maps",
+               lambda d: systems.tuning_figure(d.systems)),
+    FigureSpec("cell-types", 3, "cell-type fractions across models and training speeds",
+               lambda d: summaries.cell_type_figure(d.fractions)),
+    FigureSpec("connectivity", 4, "sorted weights and weight profiles",
+               lambda d: systems.connectivity_figure(d.systems)),
+    FigureSpec("silencing", 5, "decoded heading with cell groups silenced",
+               lambda d: systems.silencing_figure(d.silencing)),
+    FigureSpec("dynamics", 6, "trajectories and slow points in the top two PCs",
+               lambda d: systems.dynamics_figure(d.systems, d.slow_points)),
+    FigureSpec("leaderboard", 7, "heatmap of normalised scores",
+               lambda d: summaries.leaderboard_figure(*d.leaderboard[:1],
+                                                      note=d.leaderboard[1])),
+    FigureSpec("kao", 8, "tuning vs population scores over the Kao grid", _fig_kao),
+    FigureSpec("sparse", 9, "sparse recordings: unrecorded neurons and generalisation",
+               lambda d: summaries.sparse_figure(d.sparse)),
+)
+
+
+def select(only=None) -> list[FigureSpec]:
+    """Figures named in ``only`` (names, numbers or stems such as ``fig3``; a list or a
+    comma-separated string), all of them by default."""
+    if only is None:
+        return list(FIGURES)
+    if isinstance(only, str):
+        only = only.split(",")
+    keys = {}
+    for spec in FIGURES:
+        for key in (spec.name, str(spec.number), f"fig{spec.number}", spec.stem):
+            keys[key] = spec
+    chosen, bad = [], []
+    for item in only:
+        item = str(item).strip().lower()
+        if not item:
+            continue
+        if item in keys:
+            if keys[item] not in chosen:
+                chosen.append(keys[item])
+        else:
+            bad.append(item)
+    if bad or not chosen:
+        raise HdbenchError(f"unknown figure(s) {', '.join(bad) or '(none given)'}; known: "
+                           + ", ".join(f"{s.number} {s.name}" for s in FIGURES))
+    return sorted(chosen, key=lambda s: s.number)
+
+
+@dataclass
+class RenderReport:
+    """What :func:`render_figures` did: written files, skipped and failed figures."""
+
+    written: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def render_figures(results="results", out="results/figures", formats=("png",), only=None, *,
+                   n_trials: int = fdata.N_TRIALS, model: str = "ctrnn",
+                   log: Callable[[str], None] | None = None,
+                   data: FigureData | None = None) -> RenderReport:
+    """Render the chosen figures of ``results`` into ``out`` (``fig<N>-<name>.<format>``).
+
+    A figure whose data is missing is skipped with a one-line message naming the command that
+    produces it; a figure whose data is malformed is reported as failed; neither stops the
+    others.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    formats = check_formats(formats)
+    chosen = select(only)
+    results = Path(results)
+    if not results.is_dir():
+        raise HdbenchError(f"results folder {results} does not exist")
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HdbenchError(f"cannot create output folder {out}: {err}") from None
+    data = data or FigureData(results, n_trials=n_trials, model=model)
+    report = RenderReport()
+    for spec in chosen:
+        start = time.perf_counter()
+        try:
+            with figure_style():
+                fig = spec.build(data)
+                try:
+                    paths = save_figure(fig, out / spec.stem, formats)
+                finally:
+                    plt.close(fig)
+        except fdata.MissingData as missing:
+            report.skipped[spec.name] = missing.command
+            log(f"skipped {spec.stem}: {missing.what}; run `{missing.command}`")
+            continue
+        except HdbenchError as err:
+            report.failed[spec.name] = str(err)
+            log(f"failed {spec.stem}: {err}")
+            continue
+        report.written[spec.name] = paths
+        report.seconds[spec.name] = round(time.perf_counter() - start, 2)
+        log(f"wrote {', '.join(str(p) for p in paths)} ({report.seconds[spec.name]:.1f} s)")
+    return report

@@ -1,0 +1,162 @@
+"""House style of the figures: colour-blind-safe palettes, rcParams, deterministic saving.
+
+Colours are fixed per meaning so that a cell type, a model or a reference circuit has the same
+colour in every figure. Cell types use the Okabe & Ito (2008) palette; systems (models and
+references) use Paul Tol's "muted" scheme; scores use the ``cividis`` colour map. All three are
+designed to stay distinct under the common forms of colour-vision deficiency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import zlib
+from pathlib import Path
+
+from hdbench.atomic import atomic_write_bytes
+from hdbench.errors import HdbenchError
+
+#: One colour per cell type (Okabe–Ito).
+CELL_TYPE_COLORS = {
+    "compass": "#0072B2",      # blue
+    "shifter_cw": "#D55E00",   # vermillion
+    "shifter_ccw": "#009E73",  # bluish green
+    "inhibitory": "#CC79A7",   # reddish purple
+    "other": "#999999",        # grey
+    "inactive": "#DDDDDD",     # light grey
+}
+#: Display names of cell types.
+CELL_TYPE_LABELS = {"compass": "compass", "shifter_cw": "CW shifter", "shifter_ccw": "CCW shifter",
+                    "inhibitory": "inhibitory", "other": "other (untuned)",
+                    "inactive": "inactive"}
+#: Display order of cell types.
+CELL_TYPE_ORDER = ("compass", "shifter_cw", "shifter_ccw", "other", "inactive")
+
+#: Reference circuits and the named zoo models (Tol "muted" plus a dark grey).
+SYSTEM_COLORS = {
+    "rodent": "#882255",            # wine
+    "fly": "#999933",               # olive
+    "ctrnn": "#332288",             # indigo
+    "ctrnn-cueva-0p1x": "#88CCEE",  # cyan
+    "ctrnn-cueva-3x": "#44AA99",    # teal
+    "ctrnn-rodent": "#CC6677",      # rose
+    "ctrnn-fly": "#117733",         # green
+    "gru": "#AA4499",               # purple
+    "lstm": "#DDCC77",              # sand
+    "vanilla": "#661100",           # brown
+    "ctrnn-untrained": "#888888",   # grey
+}
+#: Kao-grid models are coloured by their rate function.
+ACTIVATION_COLORS = {"retanh": "#332288", "tanh": "#CC6677", "relu": "#117733",
+                     "softplus": "#AA4499"}
+#: Kao-grid rate penalties by marker.
+RATE_MARKERS = {"0": "o", "1e-3": "s", "1e-2": "^"}
+_FALLBACK = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",
+             "#882255", "#AA4499")
+_KAO = re.compile(r"^kao-(?P<activation>[A-Za-z0-9]+)-rate(?P<rate>[0-9e.+-]+)$")
+
+#: Colour map of normalised scores (0 = floor, 1 = ceiling).
+SCORE_CMAP = "cividis"
+#: Diverging colour map of weights.
+WEIGHT_CMAP = "RdBu_r"
+#: Cyclic colour map of headings.
+HEADING_CMAP = "twilight"
+
+RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "hdbench",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+    "path.simplify": True,
+    "image.interpolation": "nearest",
+}
+_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+}
+FORMATS = tuple(_METADATA)
+
+
+def kao_parts(model_id: str) -> tuple[str, str] | None:
+    """``(activation, rate label)`` of a Kao-grid model id such as ``kao-relu-rate1e-3``."""
+    match = _KAO.match(str(model_id))
+    return (match["activation"], match["rate"]) if match else None
+
+
+def base_model(model_id: str) -> str:
+    """The model id without a ``-quick`` suffix (quick models share their model's colour)."""
+    model_id = str(model_id)
+    return model_id[:-len("-quick")] if model_id.endswith("-quick") else model_id
+
+
+def system_color(name: str) -> str:
+    """The colour of a model id or reference name, the same in every figure.
+
+    Kao-grid models take their activation's colour; unknown ids get a colour from a stable
+    hash of the name.
+    """
+    name = base_model(name)
+    if name in SYSTEM_COLORS:
+        return SYSTEM_COLORS[name]
+    kao = kao_parts(name)
+    if kao and kao[0] in ACTIVATION_COLORS:
+        return ACTIVATION_COLORS[kao[0]]
+    return _FALLBACK[zlib.crc32(name.encode()) % len(_FALLBACK)]
+
+
+@contextlib.contextmanager
+def figure_style():
+    """Seaborn's ``ticks`` style with the house rcParams, restored afterwards."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    with mpl.rc_context():
+        sns.set_theme(context="paper", style="ticks", rc=RC)
+        yield
+
+
+def check_formats(formats) -> tuple[str, ...]:
+    """Validate output formats (``png``, ``pdf``, ``svg``) given as a list or ``"png,svg"``."""
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    out = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in formats if f.strip()))
+    bad = [f for f in out if f not in FORMATS]
+    if bad or not out:
+        raise HdbenchError(f"unknown figure format(s) {', '.join(bad) or '(none)'}; expected a "
+                           f"comma-separated list of {', '.join(FORMATS)}")
+    return out
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """The figure rendered to ``fmt`` with fixed metadata: same figure, same bytes."""
+    import matplotlib as mpl
+
+    (fmt,) = check_formats([fmt])
+    buffer = io.BytesIO()
+    with mpl.rc_context({"svg.hashsalt": RC["svg.hashsalt"]}):
+        fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt], dpi=RC["savefig.dpi"],
+                    facecolor="white")
+    return buffer.getvalue()
+
+
+def save_figure(fig, path, formats=("png",)) -> list[Path]:
+    """Write ``fig`` as ``path`` with each format's suffix (atomically); returns the paths."""
+    path = Path(path)
+    written = []
+    for fmt in check_formats(formats):
+        target = path.with_suffix(f".{fmt}")
+        atomic_write_bytes(target, figure_bytes(fig, fmt))
+        written.append(target)
+    return written

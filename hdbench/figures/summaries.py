@@ -1,0 +1,385 @@
+"""Figures across many models: cell-type fractions, the leaderboard, the Kao grid, sparse
+recordings.
+
+3. :func:`cell_type_figure` — cell-type fractions across models and training speeds;
+7. :func:`leaderboard_figure` — heatmap of normalised scores with confidence intervals;
+8. :func:`kao_figure` — single-unit (tuning) vs population likeness over the Kao grid;
+9. :func:`sparse_figure` — similarity of unrecorded neurons and generalisation vs the
+   recorded fraction.
+
+Each takes DataFrames and returns a matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from hdbench.errors import HdbenchError
+from hdbench.figures.style import (
+    ACTIVATION_COLORS,
+    CELL_TYPE_COLORS,
+    CELL_TYPE_LABELS,
+    CELL_TYPE_ORDER,
+    RATE_MARKERS,
+    SCORE_CMAP,
+    kao_parts,
+    system_color,
+)
+
+SPEED_LABELS = {"ctrnn-cueva-0p1x": "0.1×", "ctrnn": "1×", "ctrnn-cueva-3x": "3×"}
+FAMILY_ORDER = ("task", "tuning", "representation", "connectivity", "dynamics", "overall")
+
+
+def _require(frame, columns, what):
+    if frame is None or not isinstance(frame, pd.DataFrame):
+        raise HdbenchError(f"{what} must be a pandas DataFrame")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise HdbenchError(f"{what} lacks columns {', '.join(missing)}")
+    if frame.empty:
+        raise HdbenchError(f"{what} is empty")
+
+
+def _panel_label(ax, letter: str) -> None:
+    """A bold panel letter above the top-left corner, left of any centred title."""
+    ax.annotate(letter, xy=(0, 1), xycoords="axes fraction", xytext=(-26, 4),
+                textcoords="offset points", fontweight="bold", fontsize=10, ha="left",
+                va="bottom")
+
+
+# -- 3. cell types ---------------------------------------------------------------------------
+
+
+def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
+                    types: list) -> None:
+    """Grouped bars (mean over seeds) per x with one dot per seed."""
+    n = len(types)
+    width = 0.8 / n
+    for j, cell_type in enumerate(types):
+        rows = frame[frame["cell_type"] == cell_type]
+        pos = np.arange(len(order)) - 0.4 + width * (j + 0.5)
+        means = [rows.loc[rows[x] == o, "fraction"].mean() * 100 for o in order]
+        ax.bar(pos, means, width=width * 0.92, color=CELL_TYPE_COLORS[cell_type],
+               label=CELL_TYPE_LABELS[cell_type], edgecolor="0.35", lw=0.4)
+        for k, o in enumerate(order):
+            vals = rows.loc[rows[x] == o, "fraction"].to_numpy() * 100
+            if vals.size > 1:
+                ax.plot([pos[k]] * 2, [vals.min(), vals.max()], color="black", lw=0.7)
+            ax.scatter(np.full(vals.size, pos[k]), vals, s=5, color="black", zorder=3, lw=0)
+    ax.set_xticks(np.arange(len(order)), xlabels, rotation=30 if len(order) > 5 else 0,
+                  ha="right" if len(order) > 5 else "center")
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("units (%)")
+
+
+def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
+    """Figure 3: fraction of units per cell type across models (A) and across the training
+    AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (B); bars are means over seeds, dots single
+    seeds, whiskers their range.
+
+    ``fractions`` has columns ``model``, ``seed``, ``cell_type``, ``fraction`` and optionally
+    ``kind`` (``reference`` rows are drawn first);
+    see :func:`hdbench.figures.data.cell_type_fractions`.
+    """
+    import matplotlib.pyplot as plt
+
+    _require(fractions, ("model", "seed", "cell_type", "fraction"), "cell-type fractions")
+    frame = fractions.copy()
+    if "kind" not in frame:
+        frame["kind"] = "model"
+    types = [t for t in CELL_TYPE_ORDER if t in set(frame["cell_type"])]
+    refs = list(dict.fromkeys(frame.loc[frame["kind"] == "reference", "model"]))
+    models = sorted(set(frame.loc[frame["kind"] != "reference", "model"]))
+    order = refs + models
+    seeds = frame.groupby("model")["seed"].nunique()
+    labels = [f"{m}\n(n={seeds[m]})" for m in order]
+    speeds = [m for m in SPEED_LABELS if m in set(models)]
+    width_a = max(4.0, 0.55 * len(order) * max(1, len(types)) / 3 + 1.5)
+    fig, axes = plt.subplots(1, 2, figsize=(width_a + 3.6, 3.6), layout="constrained",
+                             width_ratios=(width_a, 3.2), squeeze=False)
+    ax = axes[0, 0]
+    _panel_label(ax, "A")
+    _fraction_panel(ax, frame, "model", order, labels, types)
+    ax.set_xlabel("system (n = seeds or reference instances)")
+    ax.set_title("across models" + (" and references" if refs else ""))
+    for tick, m in zip(ax.get_xticklabels(), order, strict=True):
+        tick.set_color(system_color(m))
+    ax.legend(ncol=min(len(types), 5), fontsize=6, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, 1.0))
+    ax = axes[0, 1]
+    _panel_label(ax, "B")
+    ax.set_title("across training AV speeds (CTRNN)")
+    if speeds:
+        speed_labels = [f"{SPEED_LABELS[m]}\n(n={seeds[m]})" for m in speeds]
+        _fraction_panel(ax, frame, "model", speeds, speed_labels, types)
+        missing = [SPEED_LABELS[m] for m in SPEED_LABELS if m not in speeds]
+        if missing:
+            ax.text(0.98, 0.97, f"not trained yet: {', '.join(missing)}",
+                    transform=ax.transAxes, ha="right", va="top", fontsize=6, color="0.3")
+    else:
+        ax.text(0.5, 0.5, "no speed-preset models yet", transform=ax.transAxes, ha="center",
+                va="center", color="0.4")
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("units (%)")
+    ax.set_xlabel("training AV SD (× Cueva et al. 2020)")
+    title = "Figure 3. Cell-type fractions (rule: min_r 0.3, κ 0.03)"
+    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10)
+    return fig
+
+
+# -- 7. leaderboard --------------------------------------------------------------------------
+
+
+def _ci_halfwidth(error: float, n_seeds: int, level: float = 0.95) -> float:
+    """Half-width of a t confidence interval from a standard error over ``n_seeds`` seeds."""
+    from scipy import stats
+
+    if not np.isfinite(error):
+        return math.nan
+    dof = max(int(n_seeds) - 1, 1)
+    return float(stats.t.ppf(0.5 + level / 2, dof) * error)
+
+
+def score_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Family and overall scores per (model, reference) from the tidy leaderboard table, with
+    a 95 % confidence half-width ``ci`` (t over seeds; from the benchmark errors for 1 seed)."""
+    from hdbench.leaderboard import COLUMNS, summarise
+
+    _require(table, COLUMNS, "leaderboard table")
+    summary = summarise(table)
+    summary["ci"] = [_ci_halfwidth(e, n) for e, n in
+                     zip(summary["error"], summary["n_seeds"], strict=True)]
+    return summary
+
+
+def leaderboard_figure(table: pd.DataFrame, *, note: str | None = None):
+    """Figure 7: normalised scores, models × families, one heatmap per reference.
+
+    Colours show the score clipped to [0, 1] (0 = untrained floor, 1 = reference ceiling);
+    cells print the score (``*`` = clipped) and ± the 95 % confidence half-width.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from hdbench.leaderboard import ranking
+
+    summary = score_summary(table)
+    models = ranking(summary)
+    references = sorted(r for r in set(summary["reference"]) if r != "all") + ["all"]
+    families = [f for f in FAMILY_ORDER if f in set(summary["family"])]
+    widths = [len(families) if r != "all" else 1 for r in references]
+    fig, axes = plt.subplots(1, len(references), sharey=True, squeeze=False,
+                             figsize=(0.62 * sum(widths) + 2.8, 0.42 * len(models) + 1.9),
+                             width_ratios=widths, layout="constrained")
+    norm = Normalize(0, 1)
+    cmap = plt.get_cmap(SCORE_CMAP)
+    for col, reference in enumerate(references):
+        ax = axes[0, col]
+        cols = families if reference != "all" else ["overall"]
+        sub = summary[summary["reference"] == reference].set_index(["model", "family"])
+        values = np.full((len(models), len(cols)), np.nan)
+        for i, model in enumerate(models):
+            for j, family in enumerate(cols):
+                if (model, family) in sub.index:
+                    row = sub.loc[(model, family)]
+                    values[i, j] = row["normalised"]
+                    clipped = min(max(row["normalised"], 0.0), 1.0)
+                    text = "n/a" if not np.isfinite(row["normalised"]) else \
+                        f"{clipped:.2f}{'*' if clipped != row['normalised'] else ''}"
+                    if np.isfinite(row["ci"]) and np.isfinite(row["normalised"]):
+                        text += f"\n±{row['ci']:.2f}"
+                    if row["n"] < row["n_total"]:
+                        text += f"\n({int(row['n'])}/{int(row['n_total'])})"
+                    shade = cmap(norm(clipped)) if np.isfinite(clipped) else (1, 1, 1, 1)
+                    light = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] > 0.5
+                    ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                            color="black" if light else "white")
+        ax.imshow(np.clip(values, 0, 1), cmap=cmap, norm=norm, aspect="auto",
+                  interpolation="nearest")
+        if "overall" in cols and len(cols) > 1:
+            ax.axvline(cols.index("overall") - 0.5, color="white", lw=3)
+        ax.set_xticks(np.arange(len(cols)), cols, rotation=40, ha="right")
+        ax.set_yticks(np.arange(len(models)), models)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title("all references" if reference == "all" else f"vs {reference}")
+        ax.set_xlabel("score family")
+    for tick, model in zip(axes[0, 0].get_yticklabels(), models, strict=True):
+        tick.set_color(system_color(model))
+    axes[0, 0].set_ylabel("model (ranked by overall score)")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, :], shrink=0.8,
+                 label="normalised score\n(0 = untrained, 1 = reference)")
+    title = ("Figure 7. Leaderboard: normalised scores (± 95 % CI over seeds; * = clipped to "
+             "[0, 1]; (n/m) = benchmarks scored / that exist)")
+    fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
+    return fig
+
+
+# -- 8. Kao grid -----------------------------------------------------------------------------
+
+
+def kao_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Family scores of the Kao-grid models (``kao-<activation>-rate<penalty>``), with
+    ``activation`` and ``rate`` columns; empty when the table has none."""
+    summary = score_summary(table)
+    parts = summary["model"].map(kao_parts)
+    kao = summary[parts.notna()].copy()
+    kao["activation"] = [p[0] for p in parts[parts.notna()]]
+    kao["rate"] = [p[1] for p in parts[parts.notna()]]
+    return kao
+
+
+def kao_figure(table: pd.DataFrame, *, note: str | None = None,
+               y_families=("representation", "dynamics")):
+    """Figure 8: tuning score (single units) against representation and dynamics scores
+    (population) of the Kao (2019) activation × rate-penalty grid, one point per model (mean
+    over seeds, whiskers ± SEM), colour = activation, marker = rate penalty."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    kao = kao_scores(table)
+    if kao.empty:
+        raise HdbenchError("the leaderboard table has no kao-<activation>-rate<penalty> models")
+    references = sorted(r for r in set(kao["reference"]) if r != "all") + ["all"]
+    fig, axes = plt.subplots(len(y_families), len(references), squeeze=False,
+                             figsize=(2.7 * len(references) + 1.6, 2.6 * len(y_families) + 0.8),
+                             sharex=True, sharey=True, layout="constrained")
+    letters = iter("ABCDEFGHIJKL")
+    for row, family in enumerate(y_families):
+        for col, reference in enumerate(references):
+            ax = axes[row, col]
+            _panel_label(ax, next(letters))
+            sub = kao[kao["reference"] == reference]
+            x = sub[sub["family"] == "tuning"].set_index("model")
+            y = sub[sub["family"] == family].set_index("model")
+            for model in sorted(set(x.index) & set(y.index)):
+                xr, yr = x.loc[model], y.loc[model]
+                if not (np.isfinite(xr["normalised"]) and np.isfinite(yr["normalised"])):
+                    continue
+                color = ACTIVATION_COLORS.get(xr["activation"], system_color(model))
+                marker = RATE_MARKERS.get(xr["rate"], "D")
+                ax.errorbar(xr["normalised"], yr["normalised"],
+                            xerr=xr["error"] if np.isfinite(xr["error"]) else None,
+                            yerr=yr["error"] if np.isfinite(yr["error"]) else None,
+                            fmt=marker, color=color, ms=6, mec="black", mew=0.5,
+                            elinewidth=0.8, capsize=0)
+            ax.plot([0, 1], [0, 1], color="0.6", lw=0.6, ls="--", zorder=0)
+            for v in (0, 1):
+                ax.axhline(v, color="0.85", lw=0.5, zorder=0)
+                ax.axvline(v, color="0.85", lw=0.5, zorder=0)
+            if row == 0:
+                ax.set_title("all references" if reference == "all" else f"vs {reference}")
+            if row == len(y_families) - 1:
+                ax.set_xlabel("tuning score (single units; normalised)")
+            if col == 0:
+                ax.set_ylabel(f"{family} score\n(population; normalised)")
+    handles = [Line2D([], [], ls="", marker="o", color=c, mec="black", mew=0.5, label=a)
+               for a, c in ACTIVATION_COLORS.items() if a in set(kao["activation"])]
+    handles += [Line2D([], [], ls="", marker=m, color="white", mec="black",
+                       label=f"rate penalty {r}")
+                for r, m in RATE_MARKERS.items() if r in set(kao["rate"])]
+    fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False,
+               title="activation / penalty")
+    title = ("Figure 8. Single-unit vs population likeness across the activation × "
+             "rate-penalty grid (Kao 2019); 0 = untrained, 1 = reference")
+    fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
+    return fig
+
+
+# -- 9. sparse recordings --------------------------------------------------------------------
+
+_MEASURE_LABELS = {
+    "unrecorded.shape_distance": ("unrecorded neurons:\nshape distance (°)", True),
+    "unrecorded.cka": ("unrecorded neurons:\nCKA (0–1)", False),
+    "unrecorded.r2": ("unrecorded neurons:\nprediction R² (0–1)", False),
+    "population.shape_distance": ("whole population:\nshape distance (°)", True),
+    "population.cka": ("whole population:\nCKA (0–1)", False),
+}
+
+
+def _measure_panels(measures) -> list[tuple[str, list[str]]]:
+    """Panels in a fixed order: unrecorded.*, population.*, NE (test and generalisation),
+    then any other measure on its own."""
+    measures = sorted(set(measures))
+    panels = [(m, [m]) for m in _MEASURE_LABELS if m in measures]
+    panels += [(m, [m]) for m in measures if m.startswith("unrecorded.") and
+               m not in _MEASURE_LABELS]
+    panels += [(m, [m]) for m in measures if m.startswith("population.") and
+               m not in _MEASURE_LABELS]
+    ne = [m for m in measures if m == "test_ne" or m.startswith("generalisation_ne.")]
+    if ne:
+        panels.append(("ne", ne))
+    used = {m for _, ms in panels for m in ms}
+    panels += [(m, [m]) for m in measures if m not in used]
+    return panels
+
+
+def sparse_figure(table: pd.DataFrame):
+    """Figure 9: student networks fitted to a fraction of a teacher circuit's neurons
+    (Salatiello & Giese): similarity to the *unrecorded* neurons and to the whole population,
+    and task / generalisation NE, against the recorded fraction. Lines: mean over seeds;
+    dots: single seeds. Shape distances (rad in the table) are shown in degrees."""
+    import matplotlib.pyplot as plt
+
+    _require(table, ("teacher", "record_fraction", "seed", "measure", "value"),
+             "sparse-recording table")
+    frame = table.copy()
+    frame["record_pct"] = 100.0 * frame["record_fraction"].astype(float)
+    panels = _measure_panels(frame["measure"])
+    teachers = sorted(set(frame["teacher"]))
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(3.0 * ncols + 0.4,
+                                                                   2.5 * nrows + 0.9),
+                             layout="constrained")
+    fractions = np.sort(frame["record_pct"].unique())
+    log_x = fractions.size > 1 and fractions.min() > 0 and fractions.max() / fractions.min() > 8
+    styles = ("-", "--", ":", "-.")
+    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    for k, (panel, measures) in enumerate(panels):
+        ax = axes.flat[k]
+        _panel_label(ax, next(letters))
+        for teacher in teachers:
+            color = system_color(teacher)
+            for m_i, measure in enumerate(measures):
+                rows = frame[(frame["teacher"] == teacher) & (frame["measure"] == measure)]
+                if rows.empty:
+                    continue
+                values = rows["value"].astype(float)
+                degrees = measure.endswith("shape_distance")
+                if degrees:
+                    values = np.degrees(values)
+                elif panel == "ne":
+                    values = 100 * values
+                rows = rows.assign(shown=values)
+                mean = rows.groupby("record_pct")["shown"].mean()
+                label = teacher if panel != "ne" else \
+                    f"{teacher}: {measure.replace('generalisation_ne.', '')}"
+                ax.plot(mean.index, mean.to_numpy(), color=color, ls=styles[m_i % 4],
+                        marker="o", ms=3, lw=1.2, label=label)
+                ax.scatter(rows["record_pct"], rows["shown"], s=6, color=color, alpha=0.45,
+                           lw=0)
+        if panel == "ne":
+            ax.set_ylabel("normalised error (%)")
+            ax.set_title("task (test_ne) and generalisation NE")
+        elif panel in _MEASURE_LABELS:
+            ax.set_ylabel(_MEASURE_LABELS[panel][0])
+            ax.set_title(panel)
+        else:
+            ax.set_ylabel(f"{panel} (as stored)")
+            ax.set_title(panel)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel("recorded neurons (% of teacher)")
+        ax.legend(fontsize=6, frameon=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Figure 9. Sparse recordings: students fitted to a fraction of the teacher's "
+                 "neurons (lines: mean over seeds; dots: seeds)", fontsize=10)
+    return fig

@@ -1,0 +1,424 @@
+"""Figures of simulated systems, a trained model and the references side by side.
+
+1. :func:`task_figure` — example trials: AV input, true and decoded heading, decoding error;
+2. :func:`tuning_figure` — HD tuning curves of example units and their joint HD × AV maps;
+4. :func:`connectivity_figure` — weights sorted by cell type and PD, weight profiles;
+5. :func:`silencing_figure` — decoded heading with cell groups silenced;
+6. :func:`dynamics_figure` — trajectories in the top two PCs with the slow points.
+
+Each takes :class:`~hdbench.figures.data.SystemData` (or the tables built from it) and returns
+a matplotlib Figure. Angles are shown in degrees, AV in °/s, time in s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hdbench.errors import HdbenchError
+from hdbench.figures.style import (
+    CELL_TYPE_COLORS,
+    CELL_TYPE_LABELS,
+    HEADING_CMAP,
+    WEIGHT_CMAP,
+    system_color,
+)
+
+TUNED = ("compass", "shifter_cw", "shifter_ccw")
+_CONDITION_LABELS = {"none": "no silencing", "compass": "compass silenced",
+                     "shifter_cw": "CW shifters silenced", "shifter_ccw": "CCW shifters silenced",
+                     "shifters": "all shifters silenced"}
+
+
+def _check_systems(systems) -> list:
+    systems = list(systems)
+    if not systems:
+        raise HdbenchError("need at least one system to plot")
+    return systems
+
+
+def _panel_label(ax, letter: str) -> None:
+    """A bold panel letter above the top-left corner, left of any centred title."""
+    ax.annotate(letter, xy=(0, 1), xycoords="axes fraction", xytext=(-26, 4),
+                textcoords="offset points", fontweight="bold", fontsize=10, ha="left",
+                va="bottom")
+
+
+def _letters():
+    return iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+# -- 1. task ---------------------------------------------------------------------------------
+
+
+def task_figure(systems: Sequence, *, trial: int | None = None):
+    """Figure 1: an example trial per system: AV input, true vs decoded heading, error.
+
+    Parameters
+    ----------
+    systems : sequence of SystemData
+    trial : int, optional
+        Trial index shown (default: the first trial without a forced zero-AV stretch).
+    """
+    import matplotlib.pyplot as plt
+
+    systems = _check_systems(systems)
+    fig, axes = plt.subplots(3, len(systems), figsize=(2.7 * len(systems) + 0.6, 5.4),
+                             sharex="col", squeeze=False, height_ratios=(1, 1.4, 0.8),
+                             layout="constrained")
+    letters = _letters()
+    for col, data in enumerate(systems):
+        spec = data.spec
+        i = len(data.trials) // 2 if trial is None else int(trial)
+        if not 0 <= i < len(data.trials):
+            raise HdbenchError(f"trial {i} out of range for {len(data.trials)} trials")
+        t = np.arange(spec.n_steps) * spec.dt
+        cue = spec.cue_steps * spec.dt
+        color = system_color(data.key)
+        av = np.degrees(data.trials.av[i]) / spec.dt
+        true = np.degrees(np.unwrap(data.trials.heading[i]))
+        error = np.degrees(np.angle(np.exp(1j * (data.activity.decoded_heading()[i]
+                                                 - data.trials.heading[i]))))
+        decoded = true + error
+        ax_av, ax_hd, ax_err = axes[:, col]
+        ax_av.plot(t, av, color="0.2", lw=0.8)
+        ax_av.axhline(0, color="0.6", lw=0.5)
+        ax_av.set_title(f"{data.name}\n(task {spec.name})")
+        ax_hd.plot(t, true, color="black", lw=1.8, label="true")
+        ax_hd.plot(t, decoded, color=color, lw=1.0, ls="--", label="decoded from output")
+        ax_err.plot(t, error, color=color, lw=0.8)
+        ax_err.axhline(0, color="0.6", lw=0.5)
+        rms = np.sqrt(np.mean(error[spec.cue_steps:] ** 2))
+        ax_err.set_title(f"RMS error after the cue {rms:.1f}°", fontsize=7, loc="right")
+        for ax in (ax_av, ax_hd, ax_err):
+            ax.axvspan(0, cue, color="0.85", lw=0, zorder=0)
+            _panel_label(ax, next(letters))
+        ax_err.set_xlabel("time (s)")
+        ax_hd.legend(loc="best", frameon=True, framealpha=0.9, fontsize=6)
+    axes[0, 0].set_ylabel("AV input (°/s)\n(> 0: CCW)")
+    axes[1, 0].set_ylabel("heading, unwrapped (°)")
+    axes[2, 0].set_ylabel("decoded − true (°)")
+    axes[0, 0].text(cue, 1.0, " cue", transform=axes[0, 0].get_xaxis_transform(), fontsize=6,
+                    va="top", color="0.4")
+    fig.suptitle("Figure 1. Angular-velocity integration: example trials", fontsize=10)
+    return fig
+
+
+# -- 2. tuning -------------------------------------------------------------------------------
+
+
+def example_units(table: pd.DataFrame, types=TUNED) -> dict[str, int]:
+    """The most HD-tuned unit (largest resultant length) of each cell type present."""
+    out = {}
+    for cell_type in types:
+        rows = table[table["cell_type"] == cell_type]
+        if len(rows):
+            out[cell_type] = int(rows["r"].idxmax())
+    return out
+
+
+def _edges(centers: np.ndarray) -> np.ndarray:
+    mid = (centers[1:] + centers[:-1]) / 2
+    return np.concatenate([[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]])
+
+
+def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10):
+    """Figure 2: HD tuning of example compass and shifter units, and their HD × AV maps.
+
+    One row per system: tuning curves (rate normalised to each unit's peak) of the most tuned
+    unit of each type, then the joint HD × AV map of each of those units.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from hdbench.analysis import hd_av_map, tuning_curves
+
+    systems = _check_systems(systems)
+    fig, axes = plt.subplots(len(systems), 4, figsize=(10.0, 2.3 * len(systems) + 0.7),
+                             squeeze=False, layout="constrained")
+    letters = _letters()
+    image = None
+    for row, data in enumerate(systems):
+        units = example_units(data.table)
+        curves, centers, _ = tuning_curves(data.activity, data.trials, n_bins=n_hd_bins)
+        ax = axes[row, 0]
+        for cell_type, unit in units.items():
+            c = curves[unit]
+            ax.plot(np.degrees(centers), c / np.nanmax(c), color=CELL_TYPE_COLORS[cell_type],
+                    lw=1.4, label=f"{CELL_TYPE_LABELS[cell_type]} (unit {unit})")
+        ax.set_xlim(0, 360)
+        ax.set_xticks([0, 90, 180, 270, 360])
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(f"{data.name}\nrate (fraction of peak)")
+        ax.set_xlabel("heading (°)")
+        _panel_label(ax, next(letters))
+        if row == 0:
+            ax.set_title("HD tuning of example units")
+        jm = hd_av_map(data.activity, data.trials, n_hd_bins=n_hd_bins, n_av_bins=n_av_bins)
+        av_deg_s = np.degrees(jm.av_centers) / data.spec.dt
+        moving = np.isfinite(av_deg_s) & (av_deg_s != 0)  # drop the forced-zero-AV bin
+        for col, cell_type in enumerate(TUNED, start=1):
+            ax = axes[row, col]
+            _panel_label(ax, next(letters))
+            if row == 0:
+                ax.set_title(f"HD × AV map: {CELL_TYPE_LABELS[cell_type]}")
+            ax.set_xlabel("heading (°)")
+            ax.set_ylabel("AV (°/s)")
+            if cell_type not in units:
+                ax.text(0.5, 0.5, f"no {CELL_TYPE_LABELS[cell_type]} units",
+                        transform=ax.transAxes, ha="center", va="center", color="0.4")
+                ax.set_xlim(0, 360)
+                continue
+            m = jm.rates[units[cell_type]]
+            peak = np.nanmax(m)
+            m = m / peak if peak > 0 else m
+            image = ax.pcolormesh(np.degrees(_edges(jm.hd_centers)), _edges(av_deg_s[moving]),
+                                  m[:, moving].T, cmap="viridis", vmin=0, vmax=1,
+                                  shading="flat", rasterized=True)
+            ax.set_xticks([0, 90, 180, 270, 360])
+            ax.text(0.02, 0.97, f"unit {units[cell_type]}", transform=ax.transAxes,
+                    fontsize=6, va="top", color="white")
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 1:], shrink=0.6, label="rate (fraction of peak)")
+    handles = [Line2D([], [], color=CELL_TYPE_COLORS[t], lw=1.6, label=CELL_TYPE_LABELS[t])
+               for t in TUNED]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
+               title="example unit of each type (the most HD-tuned; unit index in the maps)")
+    fig.suptitle("Figure 2. Head-direction tuning and joint HD × AV tuning (AV > 0: CCW)",
+                 fontsize=10)
+    return fig
+
+
+# -- 4. connectivity -------------------------------------------------------------------------
+
+
+def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
+    """Figure 4: weights sorted by cell type and PD; compass→compass and shifter→compass
+    weight profiles against Δ = PD_target − PD_source (Δ > 0 pushes the bump CCW).
+
+    Shifter profiles go onto the target type that :func:`~hdbench.analysis.connectivity_summary`
+    picks for the shift (compass, except in circuits such as the rodent double ring whose shift
+    acts ring to ring); dashed lines mark the offsets of their excitatory peaks.
+    """
+    import matplotlib.pyplot as plt
+
+    from hdbench.analysis import connectivity_summary, sort_by_preferred
+
+    systems = _check_systems(systems)
+    fig, axes = plt.subplots(len(systems), 3, figsize=(9.0, 2.6 * len(systems) + 0.6),
+                             squeeze=False, layout="constrained",
+                             width_ratios=(1.0, 1.1, 1.1))
+    letters = _letters()
+    for row, data in enumerate(systems):
+        ax = axes[row, 0]
+        _panel_label(ax, next(letters))
+        W_sorted, order = sort_by_preferred(data.weights, data.table)
+        types = data.table["cell_type"].to_numpy()[order]
+        if W_sorted.size:
+            v = float(np.quantile(np.abs(W_sorted), 0.99)) or 1.0
+            image = ax.imshow(W_sorted, cmap=WEIGHT_CMAP, vmin=-v, vmax=v, aspect="equal",
+                              interpolation="nearest", rasterized=True)
+            fig.colorbar(image, ax=ax, shrink=0.8, label="weight W (a.u.)")
+            ticks, labels, start = [], [], 0
+            for cell_type in TUNED:
+                n = int((types == cell_type).sum())
+                if n:
+                    ticks.append(start + n / 2 - 0.5)
+                    labels.append(CELL_TYPE_LABELS[cell_type].replace(" shifter", ""))
+                    if start:
+                        ax.axhline(start - 0.5, color="black", lw=0.6)
+                        ax.axvline(start - 0.5, color="black", lw=0.6)
+                start += n
+            ax.set_xticks(ticks, labels, fontsize=6)
+            ax.set_yticks(ticks, labels, fontsize=6, rotation=90, va="center")
+        ax.set_xlabel("source unit (by type, then PD)")
+        ax.set_ylabel(f"{data.name}\ntarget unit (by type, then PD)")
+        if row == 0:
+            ax.set_title("W[target, source], HD-tuned units")
+        summary = connectivity_summary(data.weights, data.table, n_bins=n_bins)
+        profiles, target = summary.profiles, summary.offset_target
+        for col, sources in ((1, ("compass",)), (2, ("shifter_cw", "shifter_ccw"))):
+            ax = axes[row, col]
+            _panel_label(ax, next(letters))
+            to = "compass" if col == 1 else target
+            plotted = False
+            for source in sources:
+                p = profiles[(profiles["target"] == to) & (profiles["source"] == source)]
+                if p.empty:
+                    continue
+                plotted = True
+                label = f"{CELL_TYPE_LABELS[source]} → {CELL_TYPE_LABELS[to]}"
+                ax.plot(np.degrees(p["delta"]), p["weight"], color=CELL_TYPE_COLORS[source],
+                        marker="o", ms=2, lw=1.2, label=label)
+                offset = summary.shifter_offsets.get(source, np.nan)
+                if col == 2 and np.isfinite(offset):
+                    ax.axvline(np.degrees(offset), color=CELL_TYPE_COLORS[source], lw=0.8,
+                               ls="--")
+            if col == 2:
+                note = "" if to == "compass" else \
+                    f"\n(onto {CELL_TYPE_LABELS[to]}s: the shift acts ring to ring)"
+                ax.set_title(f"shifter → {CELL_TYPE_LABELS[to]}{note}", fontsize=8)
+            ax.axhline(0, color="0.6", lw=0.5)
+            ax.axvline(0, color="0.6", lw=0.5, ls=":")
+            ax.set_xlim(-180, 180)
+            ax.set_xticks([-180, -90, 0, 90, 180])
+            ax.set_xlabel("Δ PD = PD target − PD source (°)")
+            ax.set_ylabel("mean weight (a.u.)")
+            if plotted:
+                ax.legend(fontsize=6, frameon=True, framealpha=0.8, loc="best")
+            else:
+                ax.text(0.5, 0.5, "no such units", transform=ax.transAxes, ha="center",
+                        va="center", color="0.4")
+            if row == 0 and col == 1:
+                ax.set_title("compass → compass")
+    fig.suptitle("Figure 4. Connectivity sorted by cell type and preferred direction "
+                 "(Δ > 0 pushes the bump CCW)", fontsize=10)
+    return fig
+
+
+# -- 5. silencing ----------------------------------------------------------------------------
+
+
+def silencing_figure(traces: pd.DataFrame):
+    """Figure 5: decoded heading during zero-AV holds with each cell group silenced.
+
+    ``traces`` is :func:`~hdbench.figures.data.silencing_traces` output (several systems
+    concatenated); the silenced window (``traces.attrs["window_s"]``) is shaded.
+    """
+    import matplotlib.pyplot as plt
+
+    need = {"system", "key", "condition", "trial", "time_s", "heading_deg"}
+    if traces is None or traces.empty or not need <= set(traces.columns):
+        raise HdbenchError(f"silencing traces need columns {sorted(need)}")
+    window = traces.attrs.get("window_s")
+    system_names = list(dict.fromkeys(traces["system"]))
+    conditions = [c for c in _CONDITION_LABELS if c in set(traces["condition"])]
+    fig, axes = plt.subplots(len(system_names), len(conditions),
+                             figsize=(2.0 * len(conditions) + 0.8, 1.9 * len(system_names) + 0.7),
+                             squeeze=False, sharex=True, sharey="row", layout="constrained")
+    letters = _letters()
+    for row, name in enumerate(system_names):
+        sys_rows = traces[traces["system"] == name]
+        color = system_color(sys_rows["key"].iloc[0])
+        lim = np.nanquantile(np.abs(sys_rows["heading_deg"]), 0.995) if \
+            np.isfinite(sys_rows["heading_deg"]).any() else 10.0
+        lim = max(1.1 * float(lim), 10.0)
+        for col, condition in enumerate(conditions):
+            ax = axes[row, col]
+            _panel_label(ax, next(letters))
+            if window is not None:
+                ax.axvspan(*window, color="0.88", lw=0, zorder=0)
+            rows = sys_rows[sys_rows["condition"] == condition]
+            if rows.empty:
+                ax.text(0.5, 0.5, "no units of this type", transform=ax.transAxes,
+                        ha="center", va="center", color="0.4", fontsize=7)
+            else:
+                wide = rows.pivot(index="time_s", columns="trial", values="heading_deg")
+                ax.plot(wide.index, wide.to_numpy(), color=color, lw=0.6, alpha=0.5)
+                ax.plot(wide.index, wide.mean(axis=1, skipna=False), color="black", lw=1.2)
+                if wide.isna().to_numpy().any():
+                    ax.text(0.98, 0.04, "gaps: no read-out", transform=ax.transAxes,
+                            ha="right", fontsize=6, color="0.3")
+                if condition != "none":
+                    ax.text(0.02, 0.96, f"{int(rows['n_units'].iloc[0])} units silenced",
+                            transform=ax.transAxes, fontsize=6, va="top", color="0.3")
+            ax.axhline(0, color="0.6", lw=0.5)
+            ax.set_ylim(-lim, lim)
+            if row == 0:
+                ax.set_title(_CONDITION_LABELS[condition])
+            if row == len(system_names) - 1:
+                ax.set_xlabel("time (s)")
+            if col == 0:
+                ax.set_ylabel(f"{name}\ndecoded heading\n− cued heading (°)")
+    fig.suptitle("Figure 5. Silencing cell groups during zero-AV holds (shaded: silenced; "
+                 "> 0 = CCW drift; black: mean)", fontsize=10)
+    return fig
+
+
+# -- 6. population dynamics ------------------------------------------------------------------
+
+
+def _pca(rates: np.ndarray, k: int = 2):
+    """Mean, top-k components [k, units] and explained-variance fractions of rates [n, units]."""
+    mean = rates.mean(0)
+    _, s, vt = np.linalg.svd(rates - mean, full_matrices=False)
+    var = s**2
+    explained = var[:k] / var.sum() if var.sum() > 0 else np.zeros(k)
+    # Fix each component's sign so that the figure does not flip between platforms.
+    signs = np.sign(vt[:k][np.arange(k), np.argmax(np.abs(vt[:k]), axis=1)])
+    return mean, vt[:k] * signs[:, None], explained
+
+
+def dynamics_figure(systems: Sequence, slow: Sequence | None = None, *, n_trajectories: int = 6,
+                    fit_trials: int = 50):
+    """Figure 6: trajectories in the top two principal components of the rates, coloured by
+    true heading, with the system's slow points.
+
+    Parameters
+    ----------
+    systems : sequence of SystemData
+    slow : sequence of SlowPointData or None, one per system (None: no slow points)
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.lines import Line2D
+
+    systems = _check_systems(systems)
+    slow = list(slow) if slow is not None else [None] * len(systems)
+    if len(slow) != len(systems):
+        raise HdbenchError(f"got {len(slow)} slow-point sets for {len(systems)} systems")
+    fig, axes = plt.subplots(1, len(systems), figsize=(3.0 * len(systems) + 0.9, 3.4),
+                             squeeze=False, layout="constrained")
+    norm = Normalize(0, 360)
+    # The cyclic map darkened by 20 % so that its white end stays visible on white.
+    colors = plt.get_cmap(HEADING_CMAP)(np.linspace(0, 1, 256))
+    colors[:, :3] *= 0.8
+    cmap = ListedColormap(colors)
+    letters = _letters()
+    lines = None
+    for col, (data, points) in enumerate(zip(systems, slow, strict=True)):
+        ax = axes[0, col]
+        _panel_label(ax, next(letters))
+        skip = data.spec.cue_steps
+        rates = np.asarray(data.activity.rates[:, skip:], dtype=np.float64)
+        mean, pcs, explained = _pca(rates[:fit_trials].reshape(-1, rates.shape[-1]))
+        start = len(data.trials) // 2  # trials without a forced zero-AV stretch
+        for i in range(start, min(start + n_trajectories, len(data.trials))):
+            xy = (rates[i] - mean) @ pcs.T
+            segments = np.stack([xy[:-1], xy[1:]], axis=1)
+            lines = LineCollection(segments, cmap=cmap, norm=norm, lw=1.0,
+                                   array=np.degrees(data.trials.heading[i, skip:-1]))
+            ax.add_collection(lines)
+        ax.autoscale_view()
+        if points is not None and points.rates.size:
+            xy = (points.rates - mean) @ pcs.T
+            s = points.slow
+            if (~s).any():
+                ax.scatter(xy[~s, 0], xy[~s, 1], marker="x", s=8, color="0.45", lw=0.6,
+                           zorder=3)
+            ax.scatter(xy[s, 0], xy[s, 1], marker="o", s=14, facecolor="white",
+                       edgecolor="black", lw=0.8, zorder=4)
+            ax.set_title(f"{data.name}\n{int(s.sum())} of {s.size} searches reach a slow point",
+                         fontsize=8)
+        elif points is not None and points.note:
+            ax.text(0.5, 0.02, "no slow points: " + points.note[:60], transform=ax.transAxes,
+                    fontsize=6, ha="center", color="0.3", wrap=True)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel(f"PC1 of rates (a.u.; {100 * explained[0]:.0f} % var.)")
+        ax.set_ylabel(f"PC2 of rates (a.u.; {100 * explained[1]:.0f} % var.)")
+        if points is None or not points.rates.size:
+            ax.set_title(data.name)
+    handles = [Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="slow point"),
+               Line2D([], [], ls="", marker="x", color="0.45",
+                      label="search ended without a slow point"),
+               Line2D([], [], color="0.3", label="trajectory (colour: true heading)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    if lines is not None:
+        bar = fig.colorbar(lines, ax=axes[0, :], shrink=0.8, label="true heading (°)")
+        bar.set_ticks([0, 90, 180, 270, 360])
+    fig.suptitle("Figure 6. Population dynamics: trajectories and slow points in the top two "
+                 "PCs", fontsize=10)
+    return fig
