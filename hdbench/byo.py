@@ -1,6 +1,7 @@
 """Bring your own model: score a user's model file or recorded activity (``hdbench score``).
 
 A subject (:class:`~hdbench.scoring.external.ExternalSubject` for ``path/to/file.py:factory``,
+:class:`~hdbench.scoring.external.PluginSubject` for an installed ``hdbench.models`` plugin,
 :class:`~hdbench.scoring.external.ActivitySubject` for an ``.npz`` of rates) goes through the
 leaderboard's machinery (:func:`hdbench.leaderboard.run_leaderboard` without a zoo): the same
 cache, ceilings, floors and normalisation, and its scores are stored like any other subject's.
@@ -21,6 +22,7 @@ from hdbench.scoring import QUICK_PROTOCOL, EvalProtocol, subject_key
 from hdbench.scoring.external import (
     ActivitySubject,
     ExternalSubject,
+    PluginSubject,
     model_id_from,
     parse_model_spec,
 )
@@ -31,10 +33,15 @@ def protocol_for(quick: bool) -> EvalProtocol:
     return QUICK_PROTOCOL if quick else EvalProtocol()
 
 
-def model_subject(text: str, name: str | None = None) -> tuple[str, ExternalSubject]:
-    """``(model id, subject)`` of ``"[NAME=]path/to/file.py:factory"``; the id defaults to
-    the file's stem. Imports the file and builds the system once here, so that a broken file
-    fails before any job is planned."""
+def model_subject(text: str, name: str | None = None):
+    """``(model id, subject)`` of ``"[NAME=]path/to/file.py:factory"`` (the id defaults to the
+    file's stem) or of the name of an installed ``hdbench.models`` plugin. Builds the system
+    once here, so that a broken model fails before any job is planned."""
+    text = str(text)
+    if ".py:" not in text and ":" not in text and "/" not in text:
+        subject = PluginSubject.from_name(text)
+        subject.load()
+        return model_id_from(name or text), subject
     given, path, factory = parse_model_spec(text)
     subject = ExternalSubject.from_file(path, factory)
     subject.load()

@@ -29,8 +29,9 @@ def _all_references() -> list[str]:
 
 
 def add_leaderboard_options(p) -> None:
-    p.add_argument("--model", action="append", metavar="[NAME=]FILE.py:FACTORY",
-                   help="also score the system FACTORY() from this Python file (repeatable)")
+    p.add_argument("--model", action="append", metavar="[NAME=]FILE.py:FACTORY|PLUGIN",
+                   help="also score the system FACTORY() from this Python file, or the one an "
+                        "installed hdbench.models plugin builds (repeatable)")
     p.add_argument("--activity", action="append", metavar="FILE.npz",
                    help="also score rates recorded on the exported trials (repeatable; see "
                         "hdbench export-trials)")
@@ -82,8 +83,9 @@ def add_commands(sub, positive_int) -> None:
     p = sub.add_parser("score", help="score a model file or recorded activity against the "
                                      "reference circuits; write scores.csv and scores.json")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", metavar="[NAME=]FILE.py:FACTORY",
-                      help="the system FACTORY() built by this Python file")
+    what.add_argument("--model", metavar="[NAME=]FILE.py:FACTORY|PLUGIN",
+                      help="the system FACTORY() built by this Python file, or by an "
+                           "installed hdbench.models plugin")
     what.add_argument("--activity", metavar="FILE.npz",
                       help="rates [trials, time, units] (+ optional outputs, W) recorded on "
                            "the trials of hdbench export-trials")

@@ -78,6 +78,36 @@ def test_entry_points_of_an_installed_distribution_are_built_lazily(tmp_path, mo
             models.build("toy", units=3)
 
 
+def test_an_installed_plugin_is_scored_by_name(tmp_path, monkeypatch, capsys):
+    module = """
+             from tests.fakes import FakeRing
+
+             def make():
+                 return FakeRing(2)
+             """
+    _fake_distribution(tmp_path / "site", "toy = toy_plugin_b:make", module="")
+    (tmp_path / "site" / "toy_plugin_b.py").write_text(textwrap.dedent(module))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    from hdbench.scoring.external import PluginSubject
+
+    subject = PluginSubject.from_name("toy")
+    assert subject.distribution == "toy-plugin" and subject.version == "0.1"
+    assert main(["score", "--model", "toy", "--quick", "--reference", FAKE, "--quiet",
+                 "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert record["model"] == "toy" and record["subject"]["kind"] == "plugin"
+    assert any(r["benchmark"] == "fake.task.test-ne" and r["raw"] < 0.01
+               for r in record["scores"])
+    (tmp_path / "site" / "toy_plugin_b.py").write_text(textwrap.dedent(module) + "# v2\n")
+    assert PluginSubject.from_name("toy").identity() != subject.identity()
+    with pytest.raises(HdbenchError, match="changed after it was planned"):
+        subject.load()
+    capsys.readouterr()
+    assert main(["score", "--model", "nosuchplugin", "--quick", "--reference", FAKE]) == 2
+    assert "installed hdbench.models plugin (toy); got 'nosuchplugin'" in \
+        capsys.readouterr().err
+
+
 class _EntryPoint:
     """Stands in for importlib.metadata.EntryPoint."""
 

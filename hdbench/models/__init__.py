@@ -31,7 +31,7 @@ _REGISTRY = {
 }
 
 
-def _entry_points() -> dict:
+def plugins() -> dict:
     """``{name: EntryPoint}`` of the installed ``hdbench.models`` plugins (built-ins excluded)."""
     found = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -45,7 +45,7 @@ def _entry_points() -> dict:
 
 def available() -> list[str]:
     """Names accepted by :func:`build`: the built-in models and the installed plugins."""
-    return sorted({*_REGISTRY, *_entry_points()})
+    return sorted({*_REGISTRY, *plugins()})
 
 
 def _plugin_factory(ep):
@@ -68,7 +68,7 @@ def build(name: str, **config):
     factory = _REGISTRY.get(name)
     plugin = factory is None
     if plugin:
-        ep = _entry_points().get(name)
+        ep = plugins().get(name)
         if ep is None:
             raise HdbenchError(f"unknown model {name!r}; known models: {', '.join(available())}")
         factory = _plugin_factory(ep)
@@ -82,4 +82,5 @@ def build(name: str, **config):
     return system
 
 
-__all__ = ["CTRNN", "ENTRY_POINT_GROUP", "GatedRNN", "TrainableSystem", "available", "build"]
+__all__ = ["CTRNN", "ENTRY_POINT_GROUP", "GatedRNN", "TrainableSystem", "available", "build",
+           "plugins"]

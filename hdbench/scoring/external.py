@@ -3,6 +3,7 @@
 - :class:`ExternalSubject` is ``path/to/file.py:factory``: the factory (called without
   arguments) returns any object with the system interface. Its identity holds the SHA-256 of the
   file, so editing the file invalidates its cached scores (files it imports are not hashed).
+- :class:`PluginSubject` is the system an installed ``hdbench.models`` entry point builds.
 - :class:`ActivitySubject` is an ``.npz`` of rates (and optional outputs and weights) computed
   elsewhere on exactly the trials :func:`export_trials` writes. It stands in for a system that
   can only replay those trials: a benchmark that needs anything else (silencing, slow points,
@@ -76,33 +77,71 @@ def _simulate_kwargs(system) -> set[str] | None:
     return {p.name for p in params} & {"seed", "silence"}
 
 
-class _Adapted:
-    """A user system seen through the full system interface.
+class UserSystem:
+    """A user's system seen through the full system interface, its activity checked.
 
-    Used only when the system lacks part of it: ``simulate`` without ``seed=`` or ``silence=``
-    (silencing is then not computable) or no ``recurrent_weights()`` (connectivity is then not
-    computable). Everything else is the user's object.
+    ``simulate`` without ``seed=`` or ``silence=`` is called without them (silencing is then
+    not computable), a missing ``recurrent_weights()`` makes connectivity not computable, and
+    whatever ``simulate`` returns must be an :class:`~hdbench.system.Activity`-like object with
+    finite ``rates [batch, time, units]`` and ``outputs [batch, time, 2]`` matching the inputs
+    (else a one-line :class:`HdbenchError`). Every other attribute is the user's object's
+    (``vector_field``, ``state_rates``, ``cell_types``, ...).
     """
 
-    def __init__(self, system, accepts: set[str]):
+    def __init__(self, system, label: str):
         self._system = system
-        self._accepts = accepts
+        self._label = label
+        self._accepts = _simulate_kwargs(system)
 
     def __getattr__(self, name):
         return getattr(self._system, name)
 
+    @property
+    def n_units(self) -> int:
+        return int(self._system.n_units)
+
     def simulate(self, inputs, seed=None, silence=None):
-        if silence is not None and "silence" not in self._accepts:
+        accepts = {"seed", "silence"} if self._accepts is None else self._accepts
+        if silence is not None and "silence" not in accepts:
             raise NotComputableError("the system's simulate() takes no silence=")
-        kwargs = {"seed": seed} if "seed" in self._accepts else {}
+        kwargs = {"seed": seed} if "seed" in accepts else {}
         if silence is not None:
             kwargs["silence"] = silence
-        return self._system.simulate(inputs, **kwargs)
+        array = inputs.inputs if hasattr(inputs, "inputs") else np.asarray(inputs)
+        activity = self._system.simulate(inputs, **kwargs)
+        self._check(activity, array.shape[:2])
+        return activity
+
+    def _check(self, activity, batch_time) -> None:
+        rates, outputs = getattr(activity, "rates", None), getattr(activity, "outputs", None)
+        if rates is None or outputs is None:
+            raise HdbenchError(f"{self._label}: simulate() must return an "
+                               f"hdbench.system.Activity; got a {type(activity).__name__}")
+        for name, array, last in (("rates", rates, None), ("outputs", outputs, 2)):
+            shape = np.shape(array)
+            if len(shape) != 3 or shape[:2] != tuple(batch_time) or \
+                    (last is not None and shape[2] != last):
+                expected = f"[{batch_time[0]}, {batch_time[1]}, {last or 'units'}]"
+                raise HdbenchError(f"{self._label}: simulate() returned {name} of shape "
+                                   f"{shape}; expected {expected}")
+            if not np.all(np.isfinite(array)):
+                raise HdbenchError(f"{self._label}: simulate() returned {name} with NaN or inf")
 
     def recurrent_weights(self):
         if not callable(getattr(self._system, "recurrent_weights", None)):
             raise NotComputableError("the system has no recurrent_weights()")
         return self._system.recurrent_weights()
+
+
+def as_user_system(system, label: str):
+    """``system`` checked for the system interface; hdbench's own trainable models as they are
+    (their vector field is recognised by type)."""
+    from hdbench.models import TrainableSystem
+
+    if not callable(getattr(system, "simulate", None)):
+        raise HdbenchError(f"{label} returned a {type(system).__name__} without a "
+                           "simulate(inputs) method; see hdbench.system.System")
+    return system if isinstance(system, TrainableSystem) else UserSystem(system, label)
 
 
 def parse_model_spec(text: str) -> tuple[str | None, Path, str]:
@@ -186,15 +225,64 @@ class ExternalSubject:
         finally:
             if folder in sys.path:
                 sys.path.remove(folder)
-        if not callable(getattr(system, "simulate", None)):
-            raise HdbenchError(f"{Path(self.path).name}:{self.factory}() returned a "
-                               f"{type(system).__name__} without a simulate(inputs) method; "
-                               "see hdbench.system.System")
-        accepts = _simulate_kwargs(system)
-        if (accepts is not None and accepts != {"seed", "silence"}) or \
-                not callable(getattr(system, "recurrent_weights", None)):
-            return _Adapted(system, {"seed", "silence"} if accepts is None else accepts)
-        return system
+        return as_user_system(system, f"{Path(self.path).name}:{self.factory}()")
+
+
+def _module_digest(value: str) -> str | None:
+    """SHA-256 of the source file of an entry point's module, or None when it has none."""
+    module = value.partition(":")[0].strip()
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None)
+    return file_digest(origin) if origin and Path(origin).is_file() else None
+
+
+@dataclass(frozen=True)
+class PluginSubject:
+    """The system an installed ``hdbench.models`` plugin builds with no options.
+
+    Identity: the entry point, its distribution's name and version and the SHA-256 of the
+    module file the entry point names (other files of the package are not hashed).
+    """
+
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+    source_sha256: str | None
+
+    @classmethod
+    def from_name(cls, name: str) -> PluginSubject:
+        from hdbench.models import plugins
+
+        found = plugins()
+        if name not in found:
+            raise HdbenchError(f"--model takes [NAME=]path/to/file.py:factory or the name of an "
+                               f"installed hdbench.models plugin "
+                               f"({', '.join(sorted(found)) or 'none installed'}); got {name!r}")
+        ep = found[name]
+        dist = getattr(ep, "dist", None)
+        return cls(name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None),
+                   _module_digest(ep.value))
+
+    def identity(self) -> dict:
+        return {"kind": "plugin", "name": self.name, "value": self.value,
+                "distribution": self.distribution, "version": self.version,
+                "source_sha256": self.source_sha256, "hdbench_version": __version__}
+
+    def describe(self) -> str:
+        dist = f", {self.distribution} {self.version}" if self.distribution else ""
+        return f"plugin {self.name} ({self.value}{dist})"
+
+    def load(self):
+        from hdbench.models import build
+
+        if _module_digest(self.value) != self.source_sha256:
+            raise HdbenchError(f"the module of plugin {self.name!r} ({self.value}) changed "
+                               "after it was planned for scoring; run again")
+        return as_user_system(build(self.name), f"plugin {self.name}")
 
 
 # -- the canonical evaluation trials -------------------------------------------------------------
