@@ -85,6 +85,9 @@ def execute(job: Job, single_thread: bool = False) -> JobResult:
         import torch
 
         torch.set_num_threads(1)
+    from hdbench.core.allocator import keep_large_allocations
+
+    keep_large_allocations()
     start = time.perf_counter()
     try:
         value = job.fn(job.config)

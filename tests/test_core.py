@@ -46,31 +46,32 @@ def _inputs(drive, W, a0, U, b):
 
 GRADCHECK_CASES = [
     # (activation, alpha, substeps, silence, W_mask, a0 per trial, inputs+U, bias, noise)
-    ("retanh", 0.3, 1, None, False, False, False, False, False),
-    ("tanh", 0.3, 1, None, True, True, False, False, False),
-    ("relu", 0.5, 1, None, False, False, True, True, False),
-    ("softplus", 0.2, 1, None, False, True, False, False, False),
-    ("linear", 0.2, 1, None, True, False, False, False, False),
-    ("retanh", [0.2, 0.5, 1.0], 1, None, False, True, True, True, True),
-    ("tanh", 0.6, 3, None, False, False, True, False, True),
+    ("retanh", 0.3, 1, None, False, False, False, False, ""),
+    ("tanh", 0.3, 1, None, True, True, False, False, ""),
+    ("relu", 0.5, 1, None, False, False, True, True, "state"),
+    ("softplus", 0.2, 1, None, False, True, False, False, ""),
+    ("linear", 0.2, 1, None, True, False, False, False, "state"),
+    ("retanh", [0.2, 0.5, 1.0], 1, None, False, True, True, True, "rate"),
+    ("tanh", 0.6, 3, None, False, False, True, False, "both"),
     ("relu", [0.3, 0.9, 0.6], 2, Silence(units=(1,), start=0, stop=2), True, True, False,
-     False, True),
-    ("retanh", 0.4, 2, Silence(units=(0, 2), start=1, stop=3), True, False, True, True, False),
+     False, "rate"),
+    ("retanh", 0.4, 2, Silence(units=(0, 2), start=1, stop=3), True, False, True, True, "state"),
     ("softplus", [0.3, 0.9, 0.6], 1, Silence(units=(2,), start=2), False, False, False, False,
-     True),
+     "both"),
 ]
 
 
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=lambda c: f"{c[0]}-k{c[2]}")
 def test_gradcheck_and_agreement_with_autograd(case):
-    activation, alpha, substeps, silence, masked, batch_a0, inputs, bias, noisy = case
+    activation, alpha, substeps, silence, masked, batch_a0, inputs, bias, noise = case
     drive, W, a0, U, b = _case(1, inputs=inputs, bias=bias, batch_a0=batch_a0)
     if isinstance(alpha, list):
         alpha = torch.tensor(alpha, dtype=F64)
     mask = torch.tensor([[0.0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=F64) if masked else None
     options = dict(activation=activation, substeps=substeps, silence=silence, W_mask=mask,
-                   noise_std=0.1 if noisy else 0.0)
-    seed = 7 if noisy else None
+                   noise_std=0.1 if noise in ("rate", "both") else 0.0,
+                   state_noise_std=0.2 if noise in ("state", "both") else 0.0)
+    seed = 7 if noise else None
     fast = _fn(integrate, alpha, U, b, seed, **options)
     reference = _fn(integrate_autograd, alpha, U, b, seed, **options)
     args = _inputs(drive, W, a0, U, b)
@@ -90,7 +91,7 @@ def test_gradcheck_and_agreement_with_autograd(case):
 def test_no_grad_path_and_preactivations_match_the_reference(activation, substeps):
     drive, W, a0, U, b = _case(2, inputs=True, bias=True)
     options = dict(activation=activation, substeps=substeps, noise_std=0.05,
-                   return_preactivations=True)
+                   state_noise_std=0.1, return_preactivations=True)
     with torch.no_grad():
         rates, pre = _fn(integrate, 0.3, U, b, 11, **options)(drive, W, a0, U, b)
         want_rates, want_pre = _fn(integrate_autograd, 0.3, U, b, 11, **options)(
@@ -201,6 +202,22 @@ def test_noise_is_reproducible_from_the_generator_seed():
     assert (noisy(1) - quiet).abs().max() > 0.01
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_state_noise_has_the_stationary_variance_of_the_euler_ou_process(activation):
+    """W = 0, no drive: a ← (1 − α) a + α ξ, so Var(a) = α σ² / (2 − α) in the stationary state."""
+    alpha, sigma = 0.2, 0.5
+    B, T, N = 400, 300, 4
+    with torch.no_grad():
+        _, pre = integrate(torch.zeros(B, T, N, dtype=F64), torch.zeros(N, N, dtype=F64),
+                           torch.zeros(N, dtype=F64), alpha, activation=activation,
+                           state_noise_std=sigma, generator=torch.Generator().manual_seed(0),
+                           return_preactivations=True)
+    stationary = pre[:, 100:]
+    want = alpha * sigma**2 / (2 - alpha)
+    assert abs(stationary.var().item() / want - 1) < 0.03
+    assert abs(stationary.mean().item()) < 0.01
+
+
 def test_per_unit_time_constants():
     """With W = 0 the units are independent: unit i follows its own alpha_i."""
     drive = torch.randn(2, 25, 3, generator=torch.Generator().manual_seed(8))
@@ -247,6 +264,8 @@ def test_inference_mode_then_training_mode():
     (dict(input_weight=torch.zeros(3, 2)), "input_weight"),
     (dict(input_bias=torch.zeros(3)), "input_bias needs"),
     (dict(silence=Silence(units=(5,))), "out of range"),
+    (dict(noise_std=-0.1), "noise_std must be"),
+    (dict(state_noise_std=float("nan")), "state_noise_std must be"),
 ])
 def test_bad_arguments_raise_clear_errors(bad, message):
     args = dict(drive=torch.zeros(2, 4, 3), W=torch.zeros(3, 3), a0=torch.zeros(3), alpha=0.1)

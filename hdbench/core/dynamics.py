@@ -174,6 +174,12 @@ def _step_size(alpha, substeps, N, drive):
     return step
 
 
+def _check_noise(noise_std, state_noise_std):
+    for name, value in (("noise_std", noise_std), ("state_noise_std", state_noise_std)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise HdbenchError(f"{name} must be a finite number >= 0; got {value!r}")
+
+
 def _noise(noise_std, generator, S, B, N, drive):
     if not noise_std > 0:
         return None
@@ -182,27 +188,30 @@ def _noise(noise_std, generator, S, B, N, drive):
 
 
 def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=None,
-                       activation="retanh", W_mask=None, noise_std=0.0, generator=None,
-                       silence=None, substeps=1, return_preactivations=False):
+                       activation="retanh", W_mask=None, noise_std=0.0, state_noise_std=0.0,
+                       generator=None, silence=None, substeps=1, return_preactivations=False):
     """Integrate with plain autograd through a per-step loop (reference implementation).
 
     Same arguments and results as :func:`integrate`.
     """
     f = activation_fn(activation)
     B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    _check_noise(noise_std, state_noise_std)
     if input_weight is not None:
         drive = torch.nn.functional.linear(drive, input_weight, input_bias)
     step = _step_size(alpha, substeps, N, drive)
     W_eff = W * W_mask if W_mask is not None else W
     keep = _keep_mask(silence, T, substeps, N, drive.dtype, drive.device)
     noise = _noise(noise_std, generator, T * substeps, B, N, drive)
+    state_noise = _noise(state_noise_std, generator, T * substeps, B, N, drive)
     a = a0.expand(B, N)
     h = f(a) if keep is None else f(a) * keep[0]
     rates, preacts, i = [], [], 0
     for drive_t in drive.unbind(1):
         for _ in range(substeps):
             i += 1
-            a = a + step * (-a + h @ W_eff.T + drive_t)
+            x = drive_t if state_noise is None else drive_t + state_noise[i - 1]
+            a = a + step * (-a + h @ W_eff.T + x)
             h = f(a)
             if noise is not None:
                 h = h + noise[i - 1]
@@ -227,13 +236,15 @@ def _by_step(x: torch.Tensor) -> torch.Tensor:
 
 
 def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, window,
-             input_weight=None, input_bias=None, *, for_backward=False, preactivations=False):
+             input_weight=None, input_bias=None, state_noise=None, *, for_backward=False,
+             preactivations=False):
     """The integration loop, without a graph.
 
     Internal step i = 1..S: ``u_i = (1 − s) u_{i−1} + κs (W_eff h_{i−1} + drive_t)`` with
     ``u = κa``, and ``h_i = (f(a_i) + noise_i) · keep_i`` with ``f = 2g − 1`` (tanh family) or
     ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a scratch [S, B, N] block of
-    standard normal draws (scaled here, in place) or None.
+    standard normal draws (scaled here, in place) or None. ``state_noise`` is None or an
+    [S, B, N] block added to u at internal step i, already scaled to ``κsξ_i``.
 
     With ``input_weight`` the drive ``x_t Uᵀ + b`` is folded into the recurrent GEMM: row i of
     ``Ha`` is ``[h_i, x_{t(i+1)}, 1]`` and the GEMM weight ``[W_eff, U, b]``, so the drive is never
@@ -312,6 +323,8 @@ def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, win
             if (i - 1) % k == 0:
                 d = drive_steps[(i - 1) // k]
             u.add_(d, alpha=gain) if scalar else u.addcmul_(d, gain)
+        if state_noise is not None:
+            u.add_(state_noise[i - 1])
         row = set_rates(i)
         if preacts is not None and i % k == 0:
             torch.mul(u, 1.0 / kappa, out=preacts[i // k - 1])
@@ -334,9 +347,10 @@ class _RateDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
-                noise, noise_std, window):
+                noise, noise_std, window, state_noise):
         rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                   noise_std, window, input_weight, input_bias, for_backward=True)
+                                   noise_std, window, input_weight, input_bias, state_noise,
+                                   for_backward=True)
         ctx.save_for_backward(W_eff, Ha, G, input_weight)
         ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
         ctx.a0_is_shared = a0.dim() == 1
@@ -378,7 +392,7 @@ class _RateDynamics(torch.autograd.Function):
                     p.addcmul_(p_next, leak)
             p_next = p
 
-        grads = [None] * 11
+        grads = [None] * 12
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
             grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
             grads[1] = grad_Wa[:, :N]
@@ -399,8 +413,8 @@ class _RateDynamics(torch.autograd.Function):
 
 
 def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
-              W_mask=None, noise_std=0.0, generator=None, silence=None, substeps=1,
-              return_preactivations=False):
+              W_mask=None, noise_std=0.0, state_noise_std=0.0, generator=None, silence=None,
+              substeps=1, return_preactivations=False):
     """Integrate ``a ← a + (α/substeps)(−a + W_eff f(a) + drive_t)`` over all task steps.
 
     Parameters
@@ -426,9 +440,13 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
         Fixed multiplicative mask on W (e.g. zero diagonal), applied on every call.
     noise_std : float
         SD of Gaussian noise added to the rates after f at every sub-step.
+    state_noise_std : float
+        SD of Gaussian noise ξ added to the drive inside the state equation at every sub-step,
+        ``a ← a + α(−a + W_eff f(a) + drive_t + ξ)``: Euler scales it by α and the rates see it
+        low-pass filtered (the Cueva et al. 2020 noise).
     generator : torch.Generator, optional
-        Source of the noise (drawn as one ``[steps, batch, units]`` block); pass one for
-        reproducible noise.
+        Source of the noise (drawn as one ``[steps, batch, units]`` block per kind, rate noise
+        first); pass one for reproducible noise.
     silence : hdbench.system.Silence, optional
         Units whose rates are forced to 0 over a window of task steps.
     substeps : int
@@ -447,27 +465,34 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
     if activation not in ACTIVATIONS:
         activation_fn(activation)
     B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    _check_noise(noise_std, state_noise_std)
     tensors = (drive, W, a0, input_weight, input_bias)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors)
     if return_preactivations and needs_grad:
         return integrate_autograd(drive, W, a0, alpha, input_weight=input_weight,
                                   input_bias=input_bias, activation=activation, W_mask=W_mask,
-                                  noise_std=noise_std, generator=generator, silence=silence,
-                                  substeps=substeps, return_preactivations=True)
+                                  noise_std=noise_std, state_noise_std=state_noise_std,
+                                  generator=generator, silence=silence, substeps=substeps,
+                                  return_preactivations=True)
     step = _step_size(alpha, substeps, N, drive)
     step = float(step) if step.dim() == 0 else step
     W_eff = W * W_mask if W_mask is not None else W
     window = _silenced_steps(silence, T, substeps, N, drive.device)
-    noise = None
+    S = T * substeps
+    noise = state_noise = None
     if noise_std > 0:
-        S = T * substeps
         noise = torch.randn((S, B, N), generator=generator, out=_workspace(1, (S, B, N), drive))
+    if state_noise_std > 0:
+        state_noise = torch.randn((S, B, N), generator=generator,
+                                  out=_workspace(3, (S, B, N), drive))
+        kappa = 2.0 if activation in _TANH_FAMILY else 1.0
+        state_noise.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
     if needs_grad:
         return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
-                                   substeps, noise, noise_std, window)
+                                   substeps, noise, noise_std, window, state_noise)
     with torch.no_grad():
         rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                      noise_std, window, input_weight, input_bias,
+                                      noise_std, window, input_weight, input_bias, state_noise,
                                       preactivations=return_preactivations)
     return (rates, preacts) if return_preactivations else rates

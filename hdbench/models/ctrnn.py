@@ -75,15 +75,12 @@ class CTRNN(TrainableSystem):
     def forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None,
                 silence=None):
         """Return ``(outputs [B,T,2], rates [B,T,N])`` for inputs ``[B,T,3]``."""
-        drive = torch.nn.functional.linear(inputs, self.U, self.b)
-        rate_noise = noise_std
-        if noise_std > 0 and self.config["noise_location"] == "state":
-            rate_noise = 0.0
-            drive = drive + noise_std * torch.randn(drive.shape, generator=generator,
-                                                    dtype=drive.dtype, device=drive.device)
-        rates = integrate(drive, self.W, self.a0, self.config["alpha"],
-                          activation=self.config["activation"], W_mask=self.W_mask,
-                          noise_std=rate_noise, generator=generator, silence=silence)
+        state = self.config["noise_location"] == "state"
+        rates = integrate(inputs, self.W, self.a0, self.config["alpha"], input_weight=self.U,
+                          input_bias=self.b, activation=self.config["activation"],
+                          W_mask=self.W_mask, noise_std=0.0 if state else noise_std,
+                          state_noise_std=noise_std if state else 0.0, generator=generator,
+                          silence=silence)
         return rates @ self.V.T, rates
 
     def recurrent_weights(self) -> np.ndarray:

@@ -14,7 +14,8 @@ def masked_mse(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
 
 def rate_penalty(rates: torch.Tensor) -> torch.Tensor:
     """mean(h²) over trials, steps and units (the metabolic cost, before λ_r)."""
-    return (rates**2).mean()
+    # ‖h‖² / n: half the passes over the rates (forward and backward) of (h ** 2).mean()
+    return torch.linalg.vector_norm(rates).square() / rates.numel()
 
 
 def normalized_error(outputs, targets, mask) -> float:
