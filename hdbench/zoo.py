@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from hdbench.errors import HdbenchError
+from hdbench.experiments.sparse_recordings import student_config as sparse_student_config
 from hdbench.training.config import TrainConfig
 
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
@@ -95,6 +96,12 @@ ZOO: tuple[ZooEntry, ...] = (
              description="tanh RNN, 100 units"),
     ZooEntry("ctrnn-untrained", TrainConfig(model="ctrnn"), seeds=SEEDS, trained=False,
              description="Cueva CTRNN at initialisation"),
+    # Students of `hdbench experiment sparse-recordings` (same configs, so its runs are reused):
+    # trained on a reference's outputs plus a fraction p of its neurons (p = 0: outputs only).
+    *(ZooEntry(f"sparse-{teacher}-p{label}", sparse_student_config(teacher, p), seeds=SEEDS,
+               description=f"CTRNN student of the {teacher} circuit, {label.replace('p', '.')} "
+                           "of its neurons recorded")
+      for teacher in ("fly", "rodent") for p, label in ((0.0, "0"), (0.1, "0p1"), (1.0, "1"))),
 )
 
 # The floor of every benchmark: an untrained network of the default architecture.

@@ -11,6 +11,10 @@ from hdbench import __version__
 from hdbench.errors import HdbenchError
 
 LR_SCHEDULES = ("constant", "cosine")
+# Fields of training on sparse recordings of a teacher (issue 8), serialised only when set.
+TEACHER_FIELDS = ("teacher", "record_fraction", "activity_weight", "record_seed", "bank_trials",
+                  "bank_refresh")
+TEACHER_DEFAULTS = {"activity_weight": 1.0, "bank_trials": 256, "bank_refresh": 50}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,22 @@ class TrainConfig:
         test NE is reported on it.
     checkpoint_every : int
         Updates between resumable checkpoints.
+    teacher : str, optional
+        Train on sparse recordings of a teacher (:mod:`hdbench.training.recordings`): a
+        reference circuit name (``fly``, ``rodent``) or a finished training run directory.
+        None (default) = ordinary output-only training. The fields below belong to this mode
+        and must be None without a teacher; the config only serialises them when set, so the
+        run hashes of ordinary runs are unchanged.
+    record_fraction : float, optional
+        p in [0, 1]: the fraction of teacher neurons "recorded" (k = round(p·N), at least 1
+        for p > 0). Required with a teacher; 0 = output-only training on the teacher's trials.
+    activity_weight : float, optional
+        λ_act of the activity loss (default 1.0 with a teacher).
+    record_seed : int, optional
+        Seed of the recorded sample; None = ``seed``.
+    bank_trials, bank_refresh : int, optional
+        The teacher bank: ``bank_trials`` trials simulated once and reused for ``bank_refresh``
+        updates (defaults 256 and 50 with a teacher).
     """
 
     model: str = "ctrnn"
@@ -81,6 +101,12 @@ class TrainConfig:
     val_trials: int = 500
     test_trials: int = 1000
     checkpoint_every: int = 100
+    teacher: str | None = None
+    record_fraction: float | None = None
+    activity_weight: float | None = None
+    record_seed: int | None = None
+    bank_trials: int | None = None
+    bank_refresh: int | None = None
 
     def __post_init__(self):
         from hdbench.task import get_spec
@@ -103,9 +129,54 @@ class TrainConfig:
             )
         if not isinstance(self.model_options, dict):
             raise HdbenchError("model_options must be a dict")
+        self._check_teacher()
+
+    def _check_teacher(self) -> None:
+        """Validate the sparse-recordings fields; fill in their defaults when a teacher is set."""
+        if self.teacher is None:
+            given = [name for name in TEACHER_FIELDS[1:] if getattr(self, name) is not None]
+            if given:
+                raise HdbenchError(f"{', '.join(given)} only apply with a teacher "
+                                   "(set teacher to a reference circuit or a run directory)")
+            return
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise HdbenchError(f"teacher must be a reference name or a run directory; "
+                               f"got {self.teacher!r}")
+        if self.model != "ctrnn":
+            raise HdbenchError(f"a student of a teacher must be a ctrnn; got model {self.model!r}")
+        p = self.record_fraction
+        if p is None:
+            raise HdbenchError("a teacher needs record_fraction, the fraction p in [0, 1] of its "
+                               "neurons that are recorded")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise HdbenchError(f"record_fraction must lie in [0, 1]; got {p!r}")
+        object.__setattr__(self, "record_fraction", float(p))  # 1 and 1.0 hash alike
+        for name, default in TEACHER_DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if isinstance(self.activity_weight, bool) or \
+                not isinstance(self.activity_weight, (int, float)) or not self.activity_weight >= 0:
+            raise HdbenchError(f"activity_weight must be >= 0; got {self.activity_weight!r}")
+        object.__setattr__(self, "activity_weight", float(self.activity_weight))
+        for name in ("bank_trials", "bank_refresh"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise HdbenchError(f"{name} must be a positive integer; got {value!r}")
+        if self.bank_trials < self.batch_size:
+            raise HdbenchError(f"bank_trials ({self.bank_trials}) must be >= batch_size "
+                               f"({self.batch_size})")
+        if self.record_seed is not None and (isinstance(self.record_seed, bool)
+                                             or not isinstance(self.record_seed, int)):
+            raise HdbenchError(f"record_seed must be an integer; got {self.record_seed!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as a dict; unset (None) teacher fields are left out, so that configs
+        without a teacher serialise (and hash) exactly as before the fields existed."""
+        data = dataclasses.asdict(self)
+        for name in TEACHER_FIELDS:
+            if data[name] is None:
+                del data[name]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, indent=2)

@@ -6,7 +6,9 @@ A run directory holds
 - ``checkpoint.pt`` the resumable state (model, optimiser, λ_r, history, best model so far);
 - ``history.csv``   update, loss, NE of the training batch, validation NE where measured;
 - ``model.pt``      the selected (lowest validation NE) model, written at the end;
-- ``metrics.json``  test NE of the selected model and run facts, written at the end.
+- ``metrics.json``  test NE of the selected model and run facts, written at the end;
+- ``recorded.json`` with a teacher only: the recorded teacher neurons, their student units and
+  rate scales (:mod:`hdbench.training.recordings`; also in ``metrics.json["recording"]``).
 
 Every file is written atomically, so an interrupted run can always be resumed.
 """
@@ -30,7 +32,7 @@ from hdbench.task import (
     make_trials,
     seed_for,
 )
-from hdbench.training import checkpoint
+from hdbench.training import checkpoint, recordings
 from hdbench.training.config import TrainConfig
 from hdbench.training.losses import masked_mse, normalized_error, rate_penalty
 
@@ -145,7 +147,15 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     """
     run_dir = Path(run_dir)
     model = build_model(config)  # a bad model name or option fails before the disk is touched
+    bank = None
+    if config.teacher is not None:  # so does a bad teacher, task or student size
+        teacher = recordings.load_teacher(config.teacher)
+        recording = recordings.recording_for(config, teacher)
     state = _prepare_run_dir(config, run_dir, resume)
+    if config.teacher is not None:
+        checkpoint.atomic_write_text(run_dir / recordings.RECORDED_FILE,
+                                     json.dumps(recording.to_dict(), indent=2))
+        bank = recordings.TeacherBank(config, recording, teacher)
     optimizer = _optimizer(model, config)
     history = {c: [] for c in HISTORY_COLUMNS}
     start, lam, best = 0, config.rate_penalty, {"ne": math.inf, "update": -1, "state": None}
@@ -186,13 +196,19 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
         lr = _learning_rate(config, update)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_factor"]
-        x, y, m = _tensors(make_trials(config.task, config.batch_size,
-                                       seed_for(TRAIN_STREAM, config.seed, update)))
+        if bank is None:
+            x, y, m = _tensors(make_trials(config.task, config.batch_size,
+                                           seed_for(TRAIN_STREAM, config.seed, update)))
+        else:
+            x, y, m, recorded = bank.batch(update)
         outputs, rates = model(x, noise_std=config.noise_std,
                                generator=_noise_generator(config, update))
         mse = masked_mse(outputs, y, m)
         activity = rate_penalty(rates)
         loss = mse + lam * activity
+        if bank is not None and recording.k:
+            loss = loss + config.activity_weight * recordings.activity_loss(
+                rates, recorded, recording.student_units, m)
         if config.weight_l2 > 0:
             loss = loss + config.weight_l2 * sum(w.pow(2).mean() for w in _in_out_weights(model))
         optimizer.zero_grad(set_to_none=True)
@@ -235,6 +251,11 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
                                      if not math.isnan(v)), math.nan),
                "train_wall_s": elapsed, "torch_threads": torch.get_num_threads(),
                "run_hash": config.run_hash(), "hdbench_version": __version__}
+    if bank is not None:
+        metrics["test_activity_mse"] = recordings.activity_mse(model, recording,
+                                                               test_trials(config))
+        metrics["teacher_simulation_s"] = bank.simulated_s
+        metrics["recording"] = recording.to_dict()
     checkpoint.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
 

@@ -1,0 +1,7 @@
+"""Experiments of the suite: protocols that train and analyse families of models.
+
+- :mod:`hdbench.experiments.sparse_recordings` — students trained on sparse recordings of a
+  teacher circuit (Salatiello & Giese 2020), ``hdbench experiment sparse-recordings``.
+
+Importing this package imports nothing heavy.
+"""
