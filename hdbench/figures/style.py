@@ -47,9 +47,10 @@ SYSTEM_COLORS = {
     "vanilla": "#661100",           # brown
     "ctrnn-untrained": "#888888",   # grey
 }
-#: Kao-grid models are coloured by their rate function.
-ACTIVATION_COLORS = {"retanh": "#332288", "tanh": "#CC6677", "relu": "#117733",
-                     "softplus": "#AA4499"}
+#: Kao-grid models are coloured by their rate function (retanh, the default, as ``ctrnn``;
+#: the others from Okabe–Ito colours that no cell type uses).
+ACTIVATION_COLORS = {"retanh": "#332288", "tanh": "#E69F00", "relu": "#56B4E9",
+                     "softplus": "#000000"}
 #: Kao-grid rate penalties by marker.
 RATE_MARKERS = {"0": "o", "1e-3": "s", "1e-2": "^"}
 _FALLBACK = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",

@@ -228,6 +228,14 @@ def kao_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Family scores of the Kao-grid models (``kao-<activation>-rate<penalty>``), with
     ``activation`` and ``rate`` columns; empty when the table has none."""
     summary = score_summary(table)
+    per_reference = summary[summary["reference"] != "all"]
+    # Family scores over all references: the mean of the references' family scores.
+    pooled = per_reference.groupby(["model", "family"], sort=False).agg(
+        normalised=("normalised", "mean"),
+        error=("error", lambda e: float(np.sqrt((e**2).sum())) / len(e)),
+        n=("n", "sum"), n_total=("n_total", "sum"), n_seeds=("n_seeds", "max")).reset_index()
+    pooled["reference"] = "all"
+    summary = pd.concat([per_reference, pooled], ignore_index=True)
     parts = summary["model"].map(kao_parts)
     kao = summary[parts.notna()].copy()
     kao["activation"] = [p[0] for p in parts[parts.notna()]]
@@ -287,7 +295,8 @@ def kao_figure(table: pd.DataFrame, *, note: str | None = None,
     fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False,
                title="activation / penalty")
     title = ("Figure 8. Single-unit vs population likeness across the activation × "
-             "rate-penalty grid (Kao 2019); 0 = untrained, 1 = reference")
+             "rate-penalty grid (Kao 2019)\nnormalised scores (0 = untrained, 1 = reference); "
+             "mean over seeds ± SEM; 'all references': mean of the references' scores")
     fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
     return fig
 
@@ -312,12 +321,19 @@ def _measure_panels(measures) -> list[tuple[str, list[str]]]:
                m not in _MEASURE_LABELS]
     panels += [(m, [m]) for m in measures if m.startswith("population.") and
                m not in _MEASURE_LABELS]
-    ne = [m for m in measures if m == "test_ne" or m.startswith("generalisation_ne.")]
+    ne = [m for m in measures if m == "test_ne"] + \
+        [m for m in measures if m.startswith("generalisation_ne.")]
     if ne:
         panels.append(("ne", ne))
     used = {m for _, ms in panels for m in ms}
     panels += [(m, [m]) for m in measures if m not in used]
     return panels
+
+
+def _line_styles(measures) -> dict[str, str]:
+    """Solid for ``test_ne`` (or a lone measure), then dashed, dotted, dash-dotted."""
+    rest = iter(("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))) * 4)
+    return {m: "-" if m == "test_ne" or len(measures) == 1 else next(rest) for m in measures}
 
 
 def sparse_figure(table: pd.DataFrame):
@@ -326,6 +342,8 @@ def sparse_figure(table: pd.DataFrame):
     and task / generalisation NE, against the recorded fraction. Lines: mean over seeds;
     dots: single seeds. Shape distances (rad in the table) are shown in degrees."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
 
     _require(table, ("teacher", "record_fraction", "seed", "measure", "value"),
              "sparse-recording table")
@@ -340,34 +358,34 @@ def sparse_figure(table: pd.DataFrame):
                              layout="constrained")
     fractions = np.sort(frame["record_pct"].unique())
     log_x = fractions.size > 1 and fractions.min() > 0 and fractions.max() / fractions.min() > 8
-    styles = ("-", "--", ":", "-.")
     letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     for k, (panel, measures) in enumerate(panels):
         ax = axes.flat[k]
         _panel_label(ax, next(letters))
+        styles = _line_styles(measures)
         for teacher in teachers:
             color = system_color(teacher)
-            for m_i, measure in enumerate(measures):
+            for measure in measures:
                 rows = frame[(frame["teacher"] == teacher) & (frame["measure"] == measure)]
                 if rows.empty:
                     continue
                 values = rows["value"].astype(float)
-                degrees = measure.endswith("shape_distance")
-                if degrees:
+                if measure.endswith("shape_distance"):
                     values = np.degrees(values)
                 elif panel == "ne":
                     values = 100 * values
                 rows = rows.assign(shown=values)
                 mean = rows.groupby("record_pct")["shown"].mean()
-                label = teacher if panel != "ne" else \
-                    f"{teacher}: {measure.replace('generalisation_ne.', '')}"
-                ax.plot(mean.index, mean.to_numpy(), color=color, ls=styles[m_i % 4],
-                        marker="o", ms=3, lw=1.2, label=label)
+                ax.plot(mean.index, mean.to_numpy(), color=color, ls=styles[measure],
+                        marker="o", ms=3, lw=1.2)
                 ax.scatter(rows["record_pct"], rows["shown"], s=6, color=color, alpha=0.45,
                            lw=0)
         if panel == "ne":
             ax.set_ylabel("normalised error (%)")
-            ax.set_title("task (test_ne) and generalisation NE")
+            ax.set_title("task and generalisation NE")
+            ax.legend(handles=[Line2D([], [], color="0.2", ls=styles[m],
+                                      label=m.replace("generalisation_ne.", "generalisation: "))
+                               for m in measures], fontsize=6, frameon=False)
         elif panel in _MEASURE_LABELS:
             ax.set_ylabel(_MEASURE_LABELS[panel][0])
             ax.set_title(panel)
@@ -376,10 +394,15 @@ def sparse_figure(table: pd.DataFrame):
             ax.set_title(panel)
         if log_x:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(NullLocator())
+        if fractions.size <= 8:
+            ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
         ax.set_xlabel("recorded neurons (% of teacher)")
-        ax.legend(fontsize=6, frameon=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
+    fig.legend(handles=[Line2D([], [], color=system_color(t), marker="o", ms=3,
+                               label=f"teacher: {t}") for t in teachers],
+               loc="outside lower center", ncol=len(teachers), frameon=False)
     fig.suptitle("Figure 9. Sparse recordings: students fitted to a fraction of the teacher's "
                  "neurons (lines: mean over seeds; dots: seeds)", fontsize=10)
     return fig

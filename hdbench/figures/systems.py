@@ -109,13 +109,20 @@ def task_figure(systems: Sequence, *, trial: int | None = None):
 # -- 2. tuning -------------------------------------------------------------------------------
 
 
-def example_units(table: pd.DataFrame, types=TUNED) -> dict[str, int]:
-    """The most HD-tuned unit (largest resultant length) of each cell type present."""
+def example_units(table: pd.DataFrame, types=TUNED, spread=(90.0, 180.0, 270.0),
+                  tolerance: float = 0.9) -> dict[str, int]:
+    """An example unit of each cell type present: among the well-tuned units (resultant
+    length at least ``tolerance`` × the type's best), the one whose PD lies closest to
+    ``spread[k]`` degrees, so that the curves of different types do not sit on top of each
+    other."""
     out = {}
-    for cell_type in types:
+    for cell_type, target in zip(types, spread, strict=False):
         rows = table[table["cell_type"] == cell_type]
         if len(rows):
-            out[cell_type] = int(rows["r"].idxmax())
+            good = rows[rows["r"] >= tolerance * rows["r"].max()]
+            distance = np.abs(np.angle(np.exp(1j * (good["pd"].to_numpy()
+                                                    - np.radians(target)))))
+            out[cell_type] = int(good.index[np.argmin(distance)])
     return out
 
 
@@ -185,7 +192,7 @@ def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10
     handles = [Line2D([], [], color=CELL_TYPE_COLORS[t], lw=1.6, label=CELL_TYPE_LABELS[t])
                for t in TUNED]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
-               title="example unit of each type (the most HD-tuned; unit index in the maps)")
+               title="example unit of each type (a well-tuned one; unit index in the maps)")
     fig.suptitle("Figure 2. Head-direction tuning and joint HD × AV tuning (AV > 0: CCW)",
                  fontsize=10)
     return fig
@@ -257,8 +264,7 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
                     ax.axvline(np.degrees(offset), color=CELL_TYPE_COLORS[source], lw=0.8,
                                ls="--")
             if col == 2:
-                note = "" if to == "compass" else \
-                    f"\n(onto {CELL_TYPE_LABELS[to]}s: the shift acts ring to ring)"
+                note = "" if to == "compass" else "\n(the shift acts ring to ring)"
                 ax.set_title(f"shifter → {CELL_TYPE_LABELS[to]}{note}", fontsize=8)
             ax.axhline(0, color="0.6", lw=0.5)
             ax.axvline(0, color="0.6", lw=0.5, ls=":")
@@ -266,7 +272,11 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
             ax.set_xticks([-180, -90, 0, 90, 180])
             ax.set_xlabel("Δ PD = PD target − PD source (°)")
             ax.set_ylabel("mean weight (a.u.)")
-            if plotted:
+            if plotted and not np.nanmax(np.abs(ax.lines[0].get_ydata())) > 0:
+                ax.text(0.5, 0.3, f"no {CELL_TYPE_LABELS[sources[0]]} → {CELL_TYPE_LABELS[to]}"
+                        " weights", transform=ax.transAxes, ha="center", color="0.3",
+                        fontsize=7)
+            elif plotted:
                 ax.legend(fontsize=6, frameon=True, framealpha=0.8, loc="best")
             else:
                 ax.text(0.5, 0.5, "no such units", transform=ax.transAxes, ha="center",
