@@ -94,6 +94,8 @@ class UserSystem:
         self._accepts = _simulate_kwargs(system)
 
     def __getattr__(self, name):
+        if name in ("_system", "_label", "_accepts"):  # not set yet (e.g. while unpickling)
+            raise AttributeError(name)
         return getattr(self._system, name)
 
     @property
