@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from hdbench.core import integrate
+from hdbench.core.allocator import keep_large_allocations
 
 DEFAULT_CASES = [(100, 100, 500), (64, 100, 500), (1, 100, 500), (512, 100, 500),
                  (64, 1000, 100)]
@@ -202,6 +203,7 @@ def main(argv=None) -> None:
                         help="wall-clock time instead of process CPU time")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    keep_large_allocations()  # as in training and scoring processes, for every method alike
     clock = time.perf_counter if args.wall else time.process_time
     cases = QUICK_CASES if args.quick else FULL_CASES if args.full else DEFAULT_CASES
     repeats = 3 if args.quick else 7 if args.full else 5
