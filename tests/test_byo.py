@@ -336,6 +336,8 @@ def test_activity_without_outputs_or_weights(tmp_path, exported):
         "not computable from activity: no outputs submitted"
     assert rows.loc["fake.connectivity.profile-correlation", "note"].startswith(
         "not computable from activity")
+    assert rows.loc["fake.tuning.cell-types", "note"] == \
+        "not computable from activity: no outputs submitted"  # classified at decoded heading
     assert math.isfinite(rows.loc["fake.representation.procrustes", "raw"])
     assert math.isfinite(rows.loc["fake.dynamics.dsa", "raw"])
 
