@@ -111,7 +111,8 @@ def cmd_leaderboard(args) -> int:
         references=args.reference or None, quick=args.quick, jobs=jobs,
         subjects=leaderboard_subjects(args, args.reference),
         dask_scheduler=args.dask_scheduler, dry_run=args.dry_run, out_dir=args.out,
-        store=args.cache, retry_failed=not args.skip_failed, progress=not args.quiet)
+        store=args.cache, retry_failed=not args.skip_failed, train=not args.no_train,
+        progress=not args.quiet)
     return 1 if outcome.failures else 0
 
 
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run cache (default $HDBENCH_HOME or ~/.cache/hdbench)")
     p.add_argument("--skip-failed", action="store_true",
                    help="do not retry jobs whose failure is recorded in the cache")
+    p.add_argument("--no-train", action="store_true",
+                   help="score only zoo models that have a checkpoint (cache or <out>/zoo); "
+                        "list the others instead of training them")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads of in-process jobs (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

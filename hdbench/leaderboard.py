@@ -277,7 +277,7 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
                     subjects: Iterable[tuple[str, object]] = (), write: bool = True,
                     quick: bool = False, jobs: int = 1, dask_scheduler: str | None = None,
                     dry_run: bool = False, out_dir="results", store: Store | str | None = None,
-                    retry_failed: bool = True, progress: bool = True,
+                    retry_failed: bool = True, train: bool = True, progress: bool = True,
                     log: Callable[[str], None] = print) -> LeaderboardRun:
     """Train and score the zoo against the references and write the leaderboard.
 
@@ -308,6 +308,10 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
         The run cache (default ``$HDBENCH_HOME``).
     retry_failed : bool
         Retry jobs whose failure is recorded in the cache (default); False skips them.
+    train : bool
+        Train the zoo models that have no checkpoint (default). False leaves them out of the
+        table (listed in the log and in the provenance header as ``not_trained``): a table of
+        what exists, e.g. while a large zoo is still being trained elsewhere.
     """
     store = store if isinstance(store, Store) else Store(store)
     zoo = tuple(zoo) if zoo is not None else get_zoo(quick)
@@ -323,7 +327,7 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
     engine = dict(n_jobs=jobs, dask_scheduler=dask_scheduler, progress=progress)
     outcome = LeaderboardRun()
 
-    runs, phase1 = [], {}
+    runs, phase1, not_trained = [], {}, []
     for entry in zoo:
         for seed, config in entry.configs():
             run = ModelRun(entry, seed, config)
@@ -335,6 +339,9 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
             if path is not None:
                 run.subject = TrainedSubject(config, str(path))
                 continue
+            if not train:
+                not_trained.append(runs.pop().label)
+                continue
             run_hash = config.run_hash()
             if not retry_failed and store.read_failure(store.run_dir(run_hash)) is not None:
                 log(f"skipping {run.label}: its training failed before (see "
@@ -345,6 +352,9 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
                 config=TrainJob(config, str(store.scratch_dir(run_hash))),
                 label=f"train {run.label} ({config.updates} updates)"))
     runs += [ModelRun(entry, 0, None, subject) for entry, subject in subjects]
+    if not_trained:
+        log(f"leaving out {len(not_trained)} zoo runs without a checkpoint (not training): "
+            f"{', '.join(not_trained)}")
     for reference in references:
         for role, subject in (("ceiling", ReferenceSubject(reference, CEILING_INSTANCE)),
                               ("floor", UntrainedSubject(FLOOR_CONFIG))):
@@ -411,6 +421,8 @@ def run_leaderboard(zoo: Iterable[ZooEntry] | None = None, references=None, benc
         return outcome
     _export_zoo(store, runs, zoo_dir, log)
     header = leaderboard_provenance(protocol, quick, references, runs, benches)
+    if not_trained:
+        header["not_trained"] = ", ".join(not_trained)
     outcome.paths = write_leaderboard(outcome.table, out_dir, header, benches,
                                       summary=outcome.summary)
     log(f"{len(outcome.results) - n_failed} jobs computed, {n_failed} failed; "

@@ -225,6 +225,18 @@ def test_dry_run_plans_without_writing(tmp_path):
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
+def test_no_train_scores_only_what_exists_and_names_the_rest(tmp_path):
+    lines = []
+    outcome = run(tmp_path, train=False, log=lines.append)
+    assert set(outcome.table["model"]) == {"ctrnn-untrained"}
+    assert any("leaving out 1 zoo runs" in line and "tiny-seed0" in line for line in lines)
+    assert "# not_trained: tiny-seed0" in (tmp_path / "out" / "leaderboard.csv").read_text()
+    assert not list((tmp_path / "cache").rglob("model.pt"))
+    run(tmp_path)  # trained now: no longer left out
+    again = run(tmp_path, train=False, log=lines.append)
+    assert set(again.table["model"]) == {"tiny", "ctrnn-untrained"}
+
+
 def test_zoo_checkpoints_are_reused_by_run_hash(tmp_path):
     run(tmp_path)
     fresh_cache = run(tmp_path, store=tmp_path / "other-cache", dry_run=True)
