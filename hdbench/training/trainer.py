@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from hdbench import __version__
+from hdbench.core.allocator import keep_large_allocations
 from hdbench.errors import HdbenchError
 from hdbench.task import (
     TEST_STREAM,
@@ -147,6 +148,7 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     """
     run_dir = Path(run_dir)
     model = build_model(config)  # a bad model name or option fails before the disk is touched
+    keep_large_allocations()
     bank = None
     if config.teacher is not None:  # so does a bad teacher, task or student size
         teacher = recordings.load_teacher(config.teacher)
