@@ -18,7 +18,16 @@ from hdbench.training import TrainConfig
 from hdbench.zoo import QUICK_ZOO, ZOO
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = sorted((ROOT / "results").glob("**/zoo/*/config.json"))
+RUN_FILES = ("config.json", "model.pt", "metrics.json")
+
+
+def _finished(run_dir: Path) -> bool:
+    """A finished run (a run still training in place has no model.pt yet)."""
+    return all((run_dir / name).is_file() for name in RUN_FILES)
+
+
+COMMITTED = sorted(path for path in (ROOT / "results").glob("**/zoo/*/config.json")
+                   if _finished(path.parent))
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.parent.relative_to(ROOT)))
@@ -35,5 +44,5 @@ def test_zoo_entries_find_their_committed_runs(zoo, folder, tmp_path):
     for entry in zoo:
         for seed, config in entry.configs():
             run_dir = ROOT / folder / "zoo" / entry.run_name(seed)
-            if entry.trained and (run_dir / "config.json").is_file():
+            if entry.trained and _finished(run_dir):
                 assert find_run(config, store, run_dir) == run_dir, entry.run_name(seed)
