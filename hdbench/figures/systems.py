@@ -111,15 +111,17 @@ def task_figure(systems: Sequence, *, trial: int | None = None):
 
 def example_units(table: pd.DataFrame, types=TUNED, spread=(90.0, 180.0, 270.0),
                   tolerance: float = 0.9) -> dict[str, int]:
-    """An example unit of each cell type present: among the well-tuned units (resultant
-    length at least ``tolerance`` × the type's best), the one whose PD lies closest to
-    ``spread[k]`` degrees, so that the curves of different types do not sit on top of each
-    other."""
+    """An example unit of each cell type present: among the well-tuned, strongly active units
+    (resultant length and peak rate at least ``tolerance`` and half × the type's best), the
+    one whose PD lies closest to ``spread[k]`` degrees, so that the curves of different types
+    do not sit on top of each other."""
     out = {}
     for cell_type, target in zip(types, spread, strict=False):
         rows = table[table["cell_type"] == cell_type]
         if len(rows):
-            good = rows[rows["r"] >= tolerance * rows["r"].max()]
+            good = rows[(rows["r"] >= tolerance * rows["r"].max())
+                        & (rows["peak_rate"] >= 0.5 * rows["peak_rate"].max())]
+            good = good if len(good) else rows.loc[[rows["r"].idxmax()]]
             distance = np.abs(np.angle(np.exp(1j * (good["pd"].to_numpy()
                                                     - np.radians(target)))))
             out[cell_type] = int(good.index[np.argmin(distance)])
