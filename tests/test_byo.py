@@ -423,6 +423,24 @@ def test_weights_key(tmp_path):
         read_submission(path, 32, 500, weights_key="K")
 
 
+def test_submitted_inputs_must_be_the_exported_trials(tmp_path, exported):
+    with np.load(exported) as data:
+        inputs = data["inputs"]
+    good = tmp_path / "with_inputs.npz"
+    np.savez(good, rates=np.ones((32, 500, 4)), inputs=inputs)
+    ActivitySubject.from_file(good, [FAKE], QUICK_PROTOCOL).load()
+    shifted = inputs.copy()
+    shifted[5, 100, 0] += 1e-3  # e.g. trials exported by another hdbench version
+    bad = tmp_path / "other_trials.npz"
+    np.savez(bad, rates=np.ones((32, 500, 4)), inputs=shifted)
+    with pytest.raises(HdbenchError, match="inputs of rows 0:32 are not the exported trials "
+                                           "of reference 'fake'"):
+        ActivitySubject.from_file(bad, [FAKE], QUICK_PROTOCOL)
+    np.savez(bad, rates=np.ones((32, 500, 4)), inputs=inputs[:, :, :2])
+    with pytest.raises(HdbenchError, match=r"inputs must be the exported \[32, 500, 3\]"):
+        ActivitySubject.from_file(bad, [FAKE], QUICK_PROTOCOL)
+
+
 def test_cli_reports_a_malformed_submission_in_one_line(tmp_path, exported, capsys):
     path = tmp_path / "short.npz"
     np.savez(path, rates=np.zeros((10, 500, 4), dtype=np.float32))

@@ -440,12 +440,15 @@ def _array(data, key: str, path) -> np.ndarray:
 
 
 def read_submission(path, n_trials: int, n_steps: int, weights_key: str = "W",
+                    blocks: tuple[TrialBlock, ...] = (),
                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(rates, outputs or None, W or None)`` of a submission, validated.
 
     ``rates`` must be ``[n_trials, n_steps, units]``; ``outputs`` (optional) ``[n_trials,
-    n_steps, 2]``; ``weights_key`` (optional) ``[units, units]``; all finite real numbers. Loaded
-    with ``allow_pickle=False``. Every problem raises a one-line :class:`HdbenchError`.
+    n_steps, 2]``; ``weights_key`` (optional) ``[units, units]``; all finite real numbers. An
+    optional ``inputs`` array (the exported inputs, passed through) must equal the trials of
+    ``blocks``. Loaded with ``allow_pickle=False``. Every problem raises a one-line
+    :class:`HdbenchError`.
     """
     path = Path(path)
     if not path.is_file():
@@ -482,6 +485,8 @@ def read_submission(path, n_trials: int, n_steps: int, weights_key: str = "W",
                 raise HdbenchError(f"{path}: outputs must be [trials, time, 2] = "
                                    f"[{n_trials}, {n_steps}, 2] (sin, cos of the heading "
                                    f"estimate); got shape {outputs.shape}")
+        if "inputs" in keys:
+            _check_inputs(_array(data, "inputs", path), blocks, n_trials, n_steps, path)
         weights = None
         if weights_key in keys:
             weights = _array(data, weights_key, path)
@@ -495,6 +500,18 @@ def read_submission(path, n_trials: int, n_steps: int, weights_key: str = "W",
             raise HdbenchError(f"{path} has no {weights_key!r} array (--weights-key); found: "
                                f"{', '.join(sorted(keys))}")
     return rates, outputs, weights
+
+
+def _check_inputs(inputs, blocks, n_trials: int, n_steps: int, path) -> None:
+    """A submission's copy of the inputs must be the exported trials, block by block."""
+    if inputs.shape != (n_trials, n_steps, 3):
+        raise HdbenchError(f"{path}: inputs must be the exported [{n_trials}, {n_steps}, 3] "
+                           f"array; got shape {inputs.shape}")
+    for block in blocks:
+        if inputs_digest(inputs[block.start:block.stop]) != block.digest:
+            raise HdbenchError(f"{path}: inputs of rows {block.start}:{block.stop} are not the "
+                               f"exported trials of reference {block.reference!r}; export them "
+                               "again with this hdbench and the same --quick and --reference")
 
 
 class RecordedActivity(Activity):
@@ -574,7 +591,8 @@ class ActivitySubject:
         return cls(str(path), file_digest(path), blocks, subject.n_steps, weights_key)
 
     def _read(self):
-        return read_submission(self.path, self.blocks[-1].stop, self.n_steps, self.weights_key)
+        return read_submission(self.path, self.blocks[-1].stop, self.n_steps, self.weights_key,
+                               self.blocks)
 
     def identity(self) -> dict:
         return {"kind": "activity", "sha256": self.sha256, "weights_key": self.weights_key,
