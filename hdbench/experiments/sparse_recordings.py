@@ -48,12 +48,17 @@ SEEDS = (0, 1, 2)
 QUICK_RECORD_FRACTIONS = (0.0, 0.1, 1.0)
 QUICK_SEEDS = (0, 1)
 # The students' schedule: the quick zoo's (cosine, large input learning rate, small validation
-# sets) with 60x the learning rate of 3e-3 on the input weights. The fly's AV (SD 54°/s) is half
-# the cueva-1x SD, so its input weights must grow twice as far: output-only students leave the
-# plateau after ~250 updates and reach test NE ~0.09 after 600 (measured, 55 s of one core).
+# sets) with lr 3e-3 and 60x that on the input weights. The fly's AV (SD 54°/s) is half the
+# cueva-1x SD, so its input weights must grow twice as far; measured on one core (output-only,
+# seed 0): lr 3e-3 reaches fly test NE 0.09 after 600 updates, the quick zoo's lr 2e-3 x 30 only
+# 0.31 after 700, lr 1.5e-3 x 60 0.35 after 400. The rodent's 192-unit students are unstable at
+# lr 3e-3 (still NE 0.75 after 600 updates with p = 0.1) and stay on the plateau with 2e-3 x 30
+# (NE 0.69 after 300), but leave it after ~150 updates at 1.5e-3 x 60 (NE 0.09 after 300).
+# Lengths fit both teachers' sweeps (42 students) into about an hour of one busy core.
 SCHEDULE = dict(batch_size=64, lr=3e-3, input_lr_factor=60.0, lr_schedule="cosine",
                 val_every=50, val_trials=64, test_trials=128, checkpoint_every=50)
-UPDATES = 600
+UPDATES = 500
+TEACHER_SCHEDULES = {"rodent": {"lr": 1.5e-3, "updates": 350}}
 QUICK_UPDATES = 300
 # Student size: fixed across p (so p alone varies) and >= the teacher's N (so p = 1 fits).
 DEFAULT_STUDENT_UNITS = 100
@@ -97,11 +102,19 @@ def teacher_task(teacher: str) -> str:
 
 def student_config(teacher: str, record_fraction: float, seed: int = 0, *, quick: bool = False,
                    updates: int | None = None) -> TrainConfig:
-    """The training config of one student of the experiment (also used by the zoo)."""
+    """The training config of one student of the experiment (also used by the zoo).
+
+    Length: ``updates`` if given, else :data:`QUICK_UPDATES` with ``quick``, else the
+    teacher's (:data:`TEACHER_SCHEDULES`) or :data:`UPDATES`.
+    """
+    schedule = {**SCHEDULE, "updates": UPDATES, **TEACHER_SCHEDULES.get(teacher, {})}
+    if quick:
+        schedule["updates"] = QUICK_UPDATES
+    if updates is not None:
+        schedule["updates"] = int(updates)
     return TrainConfig(model="ctrnn", model_options={"n_units": student_units(teacher)},
                        task=teacher_task(teacher), seed=seed, teacher=teacher,
-                       record_fraction=float(record_fraction),
-                       updates=updates or (QUICK_UPDATES if quick else UPDATES), **SCHEDULE)
+                       record_fraction=float(record_fraction), **schedule)
 
 
 # -- measurements (run in workers) ---------------------------------------------------------------
