@@ -266,6 +266,19 @@ def test_same_data_same_bytes(systems, fmt):
         assert b"<dc:date>" not in first
 
 
+def test_bytes_do_not_depend_on_what_was_saved_before():
+    def render(formats):
+        with figure_style():
+            fig = figures.leaderboard_figure(leaderboard_rows())
+            try:
+                return [figure_bytes(fig, fmt) for fmt in formats][-1]
+            finally:
+                plt.close(fig)
+
+    assert render(["png"]) == render(["svg", "pdf", "png"])
+    assert render(["svg"]) == render(["png", "svg"])
+
+
 def test_metadata_is_fixed(tmp_path):
     with figure_style():
         fig = figures.leaderboard_figure(leaderboard_rows())

@@ -140,11 +140,31 @@ def check_formats(formats) -> tuple[str, ...]:
     return out
 
 
+def freeze_layout(fig) -> None:
+    """Run the figure's layout engine once (an Agg draw at the saving resolution), then keep
+    those positions.
+
+    Constrained layout is recomputed on every draw, starting from the positions the previous
+    draw left, so without this an SVG saved after a PNG would differ from an SVG saved alone.
+    """
+    import matplotlib as mpl
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    engine = fig.get_layout_engine()
+    if engine is None or isinstance(engine, PlaceHolderLayoutEngine):
+        return
+    with mpl.rc_context({"svg.hashsalt": RC["svg.hashsalt"]}):
+        fig.savefig(io.BytesIO(), format="png", dpi=RC["savefig.dpi"], facecolor="white")
+    fig.set_layout_engine("none")
+
+
 def figure_bytes(fig, fmt: str) -> bytes:
-    """The figure rendered to ``fmt`` with fixed metadata: same figure, same bytes."""
+    """The figure rendered to ``fmt`` with fixed metadata and a frozen layout: the same figure
+    gives the same bytes, whatever was saved before."""
     import matplotlib as mpl
 
     (fmt,) = check_formats([fmt])
+    freeze_layout(fig)
     buffer = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": RC["svg.hashsalt"]}):
         fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt], dpi=RC["savefig.dpi"],
