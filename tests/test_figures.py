@@ -60,11 +60,12 @@ def sparse_rows(teachers=("rodent", "fly")) -> pd.DataFrame:
     rng = np.random.default_rng([len(t) for t in teachers])
     measures = ("unrecorded.shape_distance", "unrecorded.cka", "unrecorded.r2",
                 "population.shape_distance", "population.cka", "test_ne",
-                "generalisation_ne.faster", "generalisation_ne.hold", "extra.measure")
+                "generalisation_ne.speed2x", "generalisation_ne.hold", "decode_error_deg.test",
+                "decode_error_deg.hold", "recorded.activity_mse", "extra.measure")
     rows = [{"teacher": t, "record_fraction": f, "seed": s, "measure": m,
              "value": float(rng.uniform(0, 1))}
-            for t in teachers for f in (0.05, 0.1, 0.25, 0.5, 1.0) for s in (0, 1, 2)
-            for m in measures]
+            for t in teachers for f in (0.0, 0.05, 0.1, 0.25, 0.5, 1.0) for s in (0, 1, 2)
+            for m in measures if not (f == 1.0 and m.startswith("unrecorded."))]
     return pd.DataFrame(rows)
 
 
@@ -237,12 +238,17 @@ def test_sparse_figure_is_tolerant_of_extra_measures():
         fig = figures.sparse_figure(sparse_rows())
     labels = texts(fig)
     assert "unrecorded neurons:\nshape distance (°)" in labels
-    assert "normalised error (%)" in labels and "extra.measure" in labels
-    assert "recorded neurons (% of teacher)" in labels
+    assert "normalised error (%)" in labels and "decoded heading RMS error (°)" in labels
+    assert "held out: speed2x" in labels and "output-only students (p = 0)" in labels
+    assert "not shown: extra.measure, recorded.activity_mse" in labels
+    assert "recorded neurons p (% of teacher)" in labels
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 7
+    check_units(fig)
     with figure_style():
         one = figures.sparse_figure(sparse_rows(("fly",)).query("measure == 'test_ne'"))
     assert len([ax for ax in one.axes if ax.get_visible()]) == 1
+    with pytest.raises(HdbenchError, match="none of the measures"):
+        figures.sparse_figure(sparse_rows(("fly",)).query("measure == 'extra.measure'"))
 
 
 # -- determinism --------------------------------------------------------------------------------

@@ -304,43 +304,55 @@ def kao_figure(table: pd.DataFrame, *, note: str | None = None,
 # -- 9. sparse recordings --------------------------------------------------------------------
 
 _MEASURE_LABELS = {
-    "unrecorded.shape_distance": ("unrecorded neurons:\nshape distance (°)", True),
-    "unrecorded.cka": ("unrecorded neurons:\nCKA (0–1)", False),
-    "unrecorded.r2": ("unrecorded neurons:\nprediction R² (0–1)", False),
-    "population.shape_distance": ("whole population:\nshape distance (°)", True),
-    "population.cka": ("whole population:\nCKA (0–1)", False),
+    "unrecorded.shape_distance": "unrecorded neurons:\nshape distance (°)",
+    "unrecorded.cka": "unrecorded neurons:\nCKA (0–1)",
+    "unrecorded.r2": "unrecorded neurons:\nprediction R² (≤ 1)",
+    "population.shape_distance": "whole population:\nshape distance (°)",
+    "population.cka": "whole population:\nCKA (0–1)",
+    "population.r2": "whole population:\nprediction R² (≤ 1)",
 }
+_GROUPS = {"ne": ("test_ne", "generalisation_ne."),
+           "decode": ("decode_error_deg.test", "decode_error_deg.")}
 
 
-def _measure_panels(measures) -> list[tuple[str, list[str]]]:
-    """Panels in a fixed order: unrecorded.*, population.*, NE (test and generalisation),
-    then any other measure on its own."""
+def _measure_panels(measures) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Panels in a fixed order (the similarity measures, NE on test and held-out conditions,
+    decoding error) and the measures left out of the figure."""
     measures = sorted(set(measures))
     panels = [(m, [m]) for m in _MEASURE_LABELS if m in measures]
-    panels += [(m, [m]) for m in measures if m.startswith("unrecorded.") and
-               m not in _MEASURE_LABELS]
-    panels += [(m, [m]) for m in measures if m.startswith("population.") and
-               m not in _MEASURE_LABELS]
-    ne = [m for m in measures if m == "test_ne"] + \
-        [m for m in measures if m.startswith("generalisation_ne.")]
-    if ne:
-        panels.append(("ne", ne))
+    for group, (primary, prefix) in _GROUPS.items():
+        chosen = [m for m in measures if m == primary] + \
+            [m for m in measures if m.startswith(prefix) and m != primary]
+        if chosen:
+            panels.append((group, chosen))
     used = {m for _, ms in panels for m in ms}
-    panels += [(m, [m]) for m in measures if m not in used]
-    return panels
+    return panels, [m for m in measures if m not in used]
 
 
 def _line_styles(measures) -> dict[str, str]:
-    """Solid for ``test_ne`` (or a lone measure), then dashed, dotted, dash-dotted."""
-    rest = iter(("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))) * 4)
-    return {m: "-" if m == "test_ne" or len(measures) == 1 else next(rest) for m in measures}
+    """Solid for the first measure of a panel, then dashed, dotted, dash-dotted."""
+    styles = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+    return {m: styles[k % len(styles)] for k, m in enumerate(measures)}
+
+
+def _short(measure: str) -> str:
+    if measure in ("test_ne", "decode_error_deg.test"):
+        return "test trials"
+    for prefix in ("generalisation_ne.", "decode_error_deg."):
+        if measure.startswith(prefix):
+            return "held out: " + measure[len(prefix):]
+    return measure
 
 
 def sparse_figure(table: pd.DataFrame):
-    """Figure 9: student networks fitted to a fraction of a teacher circuit's neurons
-    (Salatiello & Giese): similarity to the *unrecorded* neurons and to the whole population,
-    and task / generalisation NE, against the recorded fraction. Lines: mean over seeds;
-    dots: single seeds. Shape distances (rad in the table) are shown in degrees."""
+    """Figure 9: student networks trained on their outputs plus a fraction p of a teacher
+    circuit's neurons (Salatiello & Giese): similarity of the student to the teacher's
+    *unrecorded* neurons and to its whole population, and task / held-out NE, against p.
+
+    Lines: mean over seeds at p > 0; dots: single seeds; wide pale horizontal lines: the
+    output-only students (p = 0). Shape distances (rad in the table) are shown in degrees.
+    Measures other than the similarity, NE and decoding-error ones are listed in a note.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullLocator
@@ -349,15 +361,20 @@ def sparse_figure(table: pd.DataFrame):
              "sparse-recording table")
     frame = table.copy()
     frame["record_pct"] = 100.0 * frame["record_fraction"].astype(float)
-    panels = _measure_panels(frame["measure"])
+    frame["value"] = frame["value"].astype(float)
+    panels, others = _measure_panels(frame["measure"])
+    if not panels:
+        raise HdbenchError("the sparse-recording table has none of the measures "
+                           + ", ".join([*_MEASURE_LABELS, "test_ne", "generalisation_ne.*"]))
     teachers = sorted(set(frame["teacher"]))
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(3.0 * ncols + 0.4,
-                                                                   2.5 * nrows + 0.9),
+                                                                   2.5 * nrows + 1.1),
                              layout="constrained")
-    fractions = np.sort(frame["record_pct"].unique())
-    log_x = fractions.size > 1 and fractions.min() > 0 and fractions.max() / fractions.min() > 8
+    fractions = np.sort(frame.loc[frame["record_pct"] > 0, "record_pct"].unique())
+    log_x = fractions.size > 1 and fractions.max() / fractions.min() > 8
+    has_zero = bool((frame["record_pct"] == 0).any())
     letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     for k, (panel, measures) in enumerate(panels):
         ax = axes.flat[k]
@@ -369,40 +386,52 @@ def sparse_figure(table: pd.DataFrame):
                 rows = frame[(frame["teacher"] == teacher) & (frame["measure"] == measure)]
                 if rows.empty:
                     continue
-                values = rows["value"].astype(float)
+                shown = rows["value"]
                 if measure.endswith("shape_distance"):
-                    values = np.degrees(values)
+                    shown = np.degrees(shown)
                 elif panel == "ne":
-                    values = 100 * values
-                rows = rows.assign(shown=values)
-                mean = rows.groupby("record_pct")["shown"].mean()
+                    shown = 100 * shown
+                rows = rows.assign(shown=shown)
+                positive = rows[rows["record_pct"] > 0]
+                mean = positive.groupby("record_pct")["shown"].mean()
                 ax.plot(mean.index, mean.to_numpy(), color=color, ls=styles[measure],
                         marker="o", ms=3, lw=1.2)
-                ax.scatter(rows["record_pct"], rows["shown"], s=6, color=color, alpha=0.45,
-                           lw=0)
-        if panel == "ne":
-            ax.set_ylabel("normalised error (%)")
-            ax.set_title("task and generalisation NE")
-            ax.legend(handles=[Line2D([], [], color="0.2", ls=styles[m],
-                                      label=m.replace("generalisation_ne.", "generalisation: "))
-                               for m in measures], fontsize=6, frameon=False)
-        elif panel in _MEASURE_LABELS:
-            ax.set_ylabel(_MEASURE_LABELS[panel][0])
+                ax.scatter(positive["record_pct"], positive["shown"], s=6, color=color,
+                           alpha=0.45, lw=0)
+                zero = rows.loc[rows["record_pct"] == 0, "shown"]
+                if len(zero):
+                    ax.axhline(zero.mean(), color=color, ls=styles[measure], lw=4,
+                               alpha=0.25)
+        if panel in _MEASURE_LABELS:
+            ax.set_ylabel(_MEASURE_LABELS[panel])
             ax.set_title(panel)
         else:
-            ax.set_ylabel(f"{panel} (as stored)")
-            ax.set_title(panel)
+            ax.set_ylabel("normalised error (%)" if panel == "ne" else
+                          "decoded heading RMS error (°)")
+            ax.set_title("task NE: test and held-out trials" if panel == "ne" else
+                         "decoding error")
+            if len(measures) > 1:
+                ax.legend(handles=[Line2D([], [], color="0.2", ls=styles[m], label=_short(m))
+                                   for m in measures], fontsize=6, frameon=False)
         if log_x:
             ax.set_xscale("log")
             ax.xaxis.set_minor_locator(NullLocator())
-        if fractions.size <= 8:
+        if 0 < fractions.size <= 8:
             ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
-        ax.set_xlabel("recorded neurons (% of teacher)")
+        ax.set_xlabel("recorded neurons p (% of teacher)")
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    fig.legend(handles=[Line2D([], [], color=system_color(t), marker="o", ms=3,
-                               label=f"teacher: {t}") for t in teachers],
-               loc="outside lower center", ncol=len(teachers), frameon=False)
-    fig.suptitle("Figure 9. Sparse recordings: students fitted to a fraction of the teacher's "
-                 "neurons (lines: mean over seeds; dots: seeds)", fontsize=10)
+    handles = [Line2D([], [], color=system_color(t), marker="o", ms=3, label=f"teacher: {t}")
+               for t in teachers]
+    if has_zero:
+        handles.append(Line2D([], [], color="0.3", lw=4, alpha=0.25,
+                              label="output-only students (p = 0)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    title = ("Figure 9. Sparse recordings: students trained on outputs + a fraction p of the "
+             "teacher's neurons\n(lines: mean over seeds; dots: seeds)")
+    if others:
+        shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4
+                                         else "")
+        title += f"\nalso in the table, not shown: {shown}"
+    fig.suptitle(title, fontsize=9)
     return fig
