@@ -149,7 +149,7 @@ def cmd_figures(args) -> int:
 
     _set_threads(args.threads)
     report = render_figures(args.results, args.out, args.format, args.only,
-                            n_trials=args.trials)
+                            n_trials=args.trials, model=args.model)
     print(f"{len(report.written)} figure(s) written to {args.out}, {len(report.skipped)} "
           f"skipped, {len(report.failed)} failed")
     return 1 if report.failed else 0
@@ -310,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated figure names or numbers, e.g. task,7 (default all)")
     p.add_argument("--trials", type=_positive_int, default=200,
                    help="test trials simulated per system (default 200)")
+    p.add_argument("--model", metavar="ID",
+                   help="zoo model shown beside the references (default ctrnn, its lowest seed)")
     p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(func=cmd_figures)
     return parser

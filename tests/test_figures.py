@@ -410,6 +410,16 @@ def test_cli_figures_errors(tmp_path, capsys, monkeypatch, argv, message):
     assert message in err and err.count("\n") == 1
 
 
+def test_cli_figures_unknown_model_and_too_few_trials(tmp_path, capsys):
+    write_zoo_run(tmp_path, "ctrnn", 0)
+    code = main(["figures", "--results", str(tmp_path), "--out", str(tmp_path / "figs"),
+                 "--model", "gru"])
+    assert code == 2 and "no model 'gru'" in capsys.readouterr().err
+    code = main(["figures", "--results", str(tmp_path), "--out", str(tmp_path / "figs"),
+                 "--trials", "2"])
+    assert code == 2 and "n_trials must be an integer >= 4" in capsys.readouterr().err
+
+
 def test_cli_figures_bad_trials(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["figures", "--trials", "0"])

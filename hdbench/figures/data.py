@@ -136,13 +136,17 @@ def model_data(run: ZooRun, *, n_trials: int = N_TRIALS, seed: int = 0) -> Syste
                        spec=run.task, n_trials=n_trials, seed=seed)
 
 
-def example_model(results, model: str = "ctrnn") -> ZooRun:
-    """The run shown beside the references: ``model``'s lowest seed, else the first run."""
+def example_model(results, model: str | None = None) -> ZooRun:
+    """The run shown beside the references: ``model``'s lowest seed; by default ``ctrnn``'s,
+    else the first run of the zoo."""
     runs = zoo_runs(results)
     if not runs:
         raise MissingData(f"no trained model in {Path(results) / 'zoo'}",
                           f"hdbench leaderboard --out {results}")
-    chosen = [r for r in runs if r.model == model]
+    chosen = [r for r in runs if r.model == (model or "ctrnn")]
+    if model is not None and not chosen:
+        known = ", ".join(sorted({r.model for r in runs}))
+        raise HdbenchError(f"no model {model!r} in {Path(results) / 'zoo'}; it holds {known}")
     return (chosen or runs)[0]
 
 

@@ -28,11 +28,12 @@ class FigureData:
     results : folder with ``zoo/``, ``leaderboard.csv`` (or ``quick/leaderboard.csv``) and
         ``experiments/``
     n_trials : test trials simulated per system
-    model : model id shown beside the references (its lowest seed)
+    model : model id shown beside the references (its lowest seed; default ``ctrnn``, else
+        the first model of the zoo)
     """
 
     def __init__(self, results="results", *, n_trials: int = fdata.N_TRIALS,
-                 model: str = "ctrnn"):
+                 model: str | None = None):
         self.results = Path(results)
         self.n_trials = int(n_trials)
         self.model = model
@@ -160,7 +161,7 @@ class RenderReport:
 
 
 def render_figures(results="results", out="results/figures", formats=("png",), only=None, *,
-                   n_trials: int = fdata.N_TRIALS, model: str = "ctrnn",
+                   n_trials: int = fdata.N_TRIALS, model: str | None = None,
                    log: Callable[[str], None] | None = None,
                    data: FigureData | None = None) -> RenderReport:
     """Render the chosen figures of ``results`` into ``out`` (``fig<N>-<name>.<format>``).
@@ -176,10 +177,15 @@ def render_figures(results="results", out="results/figures", formats=("png",), o
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     formats = check_formats(formats)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 4:
+        raise HdbenchError(f"n_trials must be an integer >= 4 (test trials per system); "
+                           f"got {n_trials!r}")
     chosen = select(only)
     results = Path(results)
     if not results.is_dir():
         raise HdbenchError(f"results folder {results} does not exist")
+    if model is not None and fdata.zoo_runs(results):
+        fdata.example_model(results, model)  # an unknown model id is a usage error
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -416,12 +416,12 @@ def dynamics_figure(systems: Sequence, slow: Sequence | None = None, *, n_trajec
             ax.set_title(f"{data.name}\n{int(s.sum())} of {s.size} searches reach a slow point",
                          fontsize=8)
         elif points is not None and points.note:
-            ax.text(0.5, 0.02, "no slow points: " + points.note[:60], transform=ax.transAxes,
-                    fontsize=6, ha="center", color="0.3", wrap=True)
+            ax.set_title(f"{data.name}\nno slow points: {points.note.split(':')[0][:45]}",
+                         fontsize=8)
         ax.set_aspect("equal", adjustable="datalim")
         ax.set_xlabel(f"PC1 of rates (a.u.; {100 * explained[0]:.0f} % var.)")
         ax.set_ylabel(f"PC2 of rates (a.u.; {100 * explained[1]:.0f} % var.)")
-        if points is None or not points.rates.size:
+        if points is None or (not points.rates.size and not points.note):
             ax.set_title(data.name)
     handles = [Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="slow point"),
                Line2D([], [], ls="", marker="x", color="0.45",
