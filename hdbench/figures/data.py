@@ -165,16 +165,14 @@ def cell_type_fractions(items, *, n_trials: int = N_TRIALS, seed: int = 0) -> pd
     rows = []
     for item in items:
         if isinstance(item, ZooRun):
-            data = model_data(item, n_trials=n_trials, seed=seed)
+            table = model_data(item, n_trials=n_trials, seed=seed).table
             model, run_seed, kind, task = item.model, item.seed, "model", item.task
         elif isinstance(item, SystemData):
-            data, model, run_seed = item, item.key, 0
+            table, model, run_seed = item.table, item.key, 0
             kind, task = item.kind, item.spec.name
         else:
-            model, run_seed, table = item
-            data = SystemData(model, model, "model", None, None, table, np.zeros((0, 0)))
-            kind, task = "model", ""
-        counts = data.table["cell_type"].value_counts()
+            (model, run_seed, table), kind, task = item, "model", ""
+        counts = table["cell_type"].value_counts()
         total = max(int(counts.sum()), 1)
         for cell_type in CLASSES:
             rows.append({"model": model, "seed": run_seed, "kind": kind, "task": task,
