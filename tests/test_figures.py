@@ -203,7 +203,8 @@ def test_cell_type_figure(systems):
     labels = texts(fig)
     assert "units (%)" in labels and "across training AV speeds (CTRNN)" in labels
     assert "not trained yet: 0.1×" in labels and "3×\n(n=1)" in labels
-    assert len(fig.axes) == 2
+    assert "ctrnn (n=2)" in labels and "rodent (n=1)" in labels
+    assert len(fig.axes) == 5 + 1  # one column per cell type, then the speeds
     check_units(fig)
 
 

@@ -117,6 +117,17 @@ def system_color(name: str) -> str:
     return _FALLBACK[zlib.crc32(name.encode()) % len(_FALLBACK)]
 
 
+def text_color(color: str) -> tuple:
+    """``color`` darkened until text in it is readable on white (light colours such as sand
+    or cyan stay recognisable but reach a luminance of at most 0.55)."""
+    from matplotlib.colors import to_rgb
+
+    rgb = to_rgb(color)
+    luminance = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    scale = min(1.0, 0.55 / luminance) if luminance > 0 else 1.0
+    return tuple(c * scale for c in rgb)
+
+
 @contextlib.contextmanager
 def figure_style():
     """Seaborn's ``ticks`` style with the house rcParams, restored afterwards."""

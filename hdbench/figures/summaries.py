@@ -27,6 +27,7 @@ from hdbench.figures.style import (
     SCORE_CMAP,
     kao_parts,
     system_color,
+    text_color,
 )
 
 SPEED_LABELS = {"ctrnn-cueva-0p1x": "0.1×", "ctrnn": "1×", "ctrnn-cueva-3x": "3×"}
@@ -76,10 +77,31 @@ def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
     ax.set_ylabel("units (%)")
 
 
+def _forest(ax, frame: pd.DataFrame, order: list, cell_type: str) -> None:
+    """One cell type: per system (rows) the mean share of units over seeds (large dot), the
+    seeds (small dots) and their range (line)."""
+    color = CELL_TYPE_COLORS[cell_type]
+    rows = frame[frame["cell_type"] == cell_type]
+    for y, system in enumerate(order):
+        vals = rows.loc[rows["model"] == system, "fraction"].to_numpy() * 100
+        if not vals.size:
+            continue
+        ax.plot([vals.min(), vals.max()], [y, y], color=color, lw=1.4, solid_capstyle="round")
+        ax.scatter(vals, np.full(vals.size, y), s=6, color="black", lw=0, zorder=3)
+        ax.scatter([vals.mean()], [y], s=30, color=color, edgecolor="black", lw=0.6,
+                   zorder=4)
+    ax.set_xlim(-3, 103)
+    ax.set_xticks([0, 50, 100])
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.grid(axis="y", color="0.92", lw=0.6)
+    ax.set_xlabel("units (%)")
+    ax.set_title(CELL_TYPE_LABELS[cell_type], color=text_color(color), fontsize=8)
+
+
 def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
-    """Figure 3: fraction of units per cell type across models (A) and across the training
-    AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (B); bars are means over seeds, dots single
-    seeds, whiskers their range.
+    """Figure 3: fraction of units per cell type across models and references (A; one column
+    per cell type: large dot = mean over seeds, small dots = seeds, line = their range) and
+    across the training AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (B; bars = means).
 
     ``fractions`` has columns ``model``, ``seed``, ``cell_type``, ``fraction`` and optionally
     ``kind`` (``reference`` rows are drawn first);
@@ -93,24 +115,31 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
         frame["kind"] = "model"
     types = [t for t in CELL_TYPE_ORDER if t in set(frame["cell_type"])]
     refs = list(dict.fromkeys(frame.loc[frame["kind"] == "reference", "model"]))
-    models = sorted(set(frame.loc[frame["kind"] != "reference", "model"]))
+    models = sorted(set(frame.loc[frame["kind"] != "reference", "model"]) - set(refs))
     order = refs + models
     seeds = frame.groupby("model")["seed"].nunique()
-    labels = [f"{m}\n(n={seeds[m]})" for m in order]
     speeds = [m for m in SPEED_LABELS if m in set(models)]
-    width_a = max(4.0, 0.55 * len(order) * max(1, len(types)) / 3 + 1.5)
-    fig, axes = plt.subplots(1, 2, figsize=(width_a + 3.6, 3.6), layout="constrained",
-                             width_ratios=(width_a, 3.2), squeeze=False)
-    ax = axes[0, 0]
-    _panel_label(ax, "A")
-    _fraction_panel(ax, frame, "model", order, labels, types)
-    ax.set_xlabel("system (n = seeds or reference instances)")
-    ax.set_title("across models" + (" and references" if refs else ""))
-    for tick, m in zip(ax.get_xticklabels(), order, strict=True):
-        tick.set_color(system_color(m))
-    ax.legend(ncol=min(len(types), 5), fontsize=6, frameon=False, loc="upper center",
-              bbox_to_anchor=(0.5, 1.0))
-    ax = axes[0, 1]
+    height = max(3.4, 0.24 * len(order) + 1.7)
+    fig = plt.figure(figsize=(1.35 * len(types) + 5.2, height), layout="constrained")
+    grid = fig.add_gridspec(2, len(types) + 1, width_ratios=[1.0] * len(types) + [2.6],
+                            height_ratios=(3.0, max(height - 3.4, 0.05)))
+    first = None
+    for k, cell_type in enumerate(types):
+        ax = fig.add_subplot(grid[:, k], sharey=first)
+        _forest(ax, frame, order, cell_type)
+        if first is None:
+            first = ax
+            _panel_label(ax, "A")
+            ax.set_yticks(np.arange(len(order)),
+                          [f"{m} (n={seeds[m]})" for m in order])
+            for tick, m in zip(ax.get_yticklabels(), order, strict=True):
+                tick.set_color(text_color(system_color(m)))
+            ax.set_ylabel("system (n = seeds or reference instances)")
+        else:
+            ax.tick_params(labelleft=False)
+        if refs and models:
+            ax.axhline(len(refs) - 0.5, color="0.5", lw=0.6)
+    ax = fig.add_subplot(grid[0, -1])
     _panel_label(ax, "B")
     ax.set_title("across training AV speeds (CTRNN)")
     if speeds:
@@ -120,6 +149,7 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
         if missing:
             ax.text(0.98, 0.97, f"not trained yet: {', '.join(missing)}",
                     transform=ax.transAxes, ha="right", va="top", fontsize=6, color="0.3")
+        ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=1)
     else:
         ax.text(0.5, 0.5, "no speed-preset models yet", transform=ax.transAxes, ha="center",
                 va="center", color="0.4")
@@ -211,7 +241,7 @@ def leaderboard_figure(table: pd.DataFrame, *, note: str | None = None):
         ax.set_title("all references" if reference == "all" else f"vs {reference}")
         ax.set_xlabel("score family")
     for tick, model in zip(axes[0, 0].get_yticklabels(), models, strict=True):
-        tick.set_color(system_color(model))
+        tick.set_color(text_color(system_color(model)))
     axes[0, 0].set_ylabel("model (ranked by overall score)")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, :], shrink=0.8,
                  label="normalised score\n(0 = untrained, 1 = reference)")
