@@ -376,8 +376,14 @@ def test_render_systems_figures_from_prepared_data(tmp_path, systems):
 def test_cell_type_figure_from_a_tiny_zoo(tmp_path):
     write_zoo_run(tmp_path, "ctrnn", 0)
     write_zoo_run(tmp_path, "ctrnn", 1)
+    broken = tmp_path / "zoo" / "gru-seed0"
+    broken.mkdir()
+    (broken / "model.pt").write_text("not a checkpoint")
+    data = figures.FigureData(tmp_path, n_trials=4)
+    assert data.fractions.attrs["failed"][0].startswith("gru-seed0 (")
+    assert set(data.fractions["model"]) == {"ctrnn", "rodent", "fly"}
     report = figures.render_figures(tmp_path, tmp_path / "figs", "png", "cell-types",
-                                    n_trials=4, log=lambda line: None)
+                                    data=data, log=lambda line: None)
     assert list(report.written) == ["cell-types"]
 
 

@@ -105,12 +105,16 @@ class ZooRun:
 
     @property
     def task(self) -> str:
-        """The training task preset from ``config.json`` (``cueva-1x`` when unreadable)."""
+        """The training task preset from ``config.json`` (``cueva-1x`` when unreadable or not
+        a preset)."""
+        from hdbench.task import PRESETS
+
         try:
             config = json.loads((self.path / "config.json").read_text())
-            return str(config["config"].get("task", "cueva-1x"))
+            task = str(config["config"].get("task", "cueva-1x"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return "cueva-1x"
+        return task if task in PRESETS else "cueva-1x"
 
     def load(self):
         from hdbench.training import load_model

@@ -53,9 +53,15 @@ class FigureData:
         if not runs:
             raise fdata.MissingData(f"no trained model in {self.results / 'zoo'}",
                                     f"hdbench leaderboard --out {self.results}")
-        models = fdata.cell_type_fractions(runs, n_trials=self.n_trials)
-        refs = fdata.reference_fractions(n_trials=self.n_trials)
-        return pd.concat([refs, models], ignore_index=True)
+        frames, failed = [fdata.reference_fractions(n_trials=self.n_trials)], []
+        for run in runs:
+            try:
+                frames.append(fdata.cell_type_fractions([run], n_trials=self.n_trials))
+            except HdbenchError as err:  # e.g. a model type this installation cannot build
+                failed.append(f"{run.path.name} ({str(err)[:60]})")
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["failed"] = failed
+        return out
 
     @cached_property
     def silencing(self):
@@ -107,7 +113,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("tuning", 2, "HD tuning curves and HD × AV maps",
                lambda d: systems.tuning_figure(d.systems)),
     FigureSpec("cell-types", 3, "cell-type fractions across models and training speeds",
-               lambda d: summaries.cell_type_figure(d.fractions)),
+               lambda d: summaries.cell_type_figure(
+                   d.fractions, note=("could not load: " + "; ".join(d.fractions.attrs["failed"])
+                                      if d.fractions.attrs["failed"] else None))),
     FigureSpec("connectivity", 4, "sorted weights and weight profiles",
                lambda d: systems.connectivity_figure(d.systems)),
     FigureSpec("silencing", 5, "decoded heading with cell groups silenced",
