@@ -310,3 +310,18 @@ def test_experiment_end_to_end(tmp_path, monkeypatch):
     assert any("mean ± SD" in line for line in lines)
     second = sr.run_sparse_recordings("fly", **kwargs)
     assert second.results == [] and sr.read_table(path).equals(table)
+
+
+def test_student_is_a_leaderboard_row(tmp_path):
+    from hdbench.leaderboard import run_leaderboard
+    from hdbench.zoo import ZooEntry
+
+    entry = ZooEntry("sparse-fly-tiny", tiny(p=0.5, updates=2), seeds=(0,))
+    outcome = run_leaderboard(zoo=[entry], references=["fly"],
+                              benchmarks=["fly.task.test-ne", "fly.representation.cka"],
+                              quick=True, out_dir=tmp_path / "out", store=tmp_path / "cache",
+                              progress=False, log=lambda line: None)
+    assert not outcome.failures
+    rows = outcome.table[outcome.table["model"] == "sparse-fly-tiny"]
+    assert set(rows["benchmark"]) == {"fly.task.test-ne", "fly.representation.cka"}
+    assert (tmp_path / "out" / "zoo" / "sparse-fly-tiny-seed0" / "model.pt").is_file()
