@@ -255,7 +255,7 @@ def test_sparse_figure_is_tolerant_of_extra_measures():
 # -- determinism --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["png", "svg"])
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_same_data_same_bytes(systems, fmt):
     def render(build):
         with figure_style():
