@@ -297,16 +297,22 @@ def leaderboard_table(results) -> tuple[pd.DataFrame, str | None]:
     if not path.is_file():
         raise MissingData(f"no leaderboard.csv in {results} or {results / 'quick'}",
                           f"hdbench leaderboard --out {results}")
-    try:
-        table = read_table(path)
-    except (OSError, ValueError) as err:
-        raise HdbenchError(f"cannot read {path}: {err}") from None
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise HdbenchError(f"{path} lacks columns {', '.join(missing)}; expected the tidy "
-                           f"leaderboard table ({', '.join(COLUMNS)})")
+    table = _read_tidy(path, read_table, COLUMNS)
     table.attrs["source"] = str(path)
     return table, note
+
+
+def _read_tidy(path, reader, columns) -> pd.DataFrame:
+    """``reader(path)``, with one-line errors for an unreadable file or missing columns."""
+    try:
+        table = reader(path)
+    except (OSError, ValueError) as err:
+        raise HdbenchError(f"cannot read {path}: {err}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise HdbenchError(f"{path} lacks columns {', '.join(missing)}; expected "
+                           f"{', '.join(columns)}")
+    return table
 
 
 def sparse_recordings(results) -> pd.DataFrame:
@@ -322,15 +328,7 @@ def sparse_recordings(results) -> pd.DataFrame:
                           "hdbench experiment sparse-recordings --teacher fly")
     frames = []
     for path in paths:
-        try:
-            frame = pd.read_csv(path, comment="#")
-        except (OSError, ValueError) as err:
-            raise HdbenchError(f"cannot read {path}: {err}") from None
-        missing = [c for c in SPARSE_COLUMNS if c not in frame.columns]
-        if missing:
-            raise HdbenchError(f"{path} lacks columns {', '.join(missing)}; expected "
-                               f"{', '.join(SPARSE_COLUMNS)}")
-        frames.append(frame)
+        frames.append(_read_tidy(path, lambda p: pd.read_csv(p, comment="#"), SPARSE_COLUMNS))
     table = pd.concat(frames, ignore_index=True)
     table["record_fraction"] = pd.to_numeric(table["record_fraction"], errors="coerce")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
