@@ -238,12 +238,14 @@ def test_sparse_figure_is_tolerant_of_extra_measures():
     with figure_style():
         fig = figures.sparse_figure(sparse_rows())
     labels = texts(fig)
-    assert "unrecorded neurons:\nshape distance (°)" in labels
+    assert "unrecorded neurons: shape metric" in labels and "shape distance (°)" in labels
     assert "normalised error (%)" in labels and "decoded heading RMS error (°)" in labels
     assert "held out: speed2x" in labels and "output-only students (p = 0)" in labels
     assert "not shown: extra.measure, recorded.activity_mse" in labels
     assert "recorded neurons p (% of teacher)" in labels
-    assert len([ax for ax in fig.axes if ax.get_visible()]) == 7
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert len(panels) == 7
+    assert "line style: trial condition" in labels  # in the spare slot, not over the data
     check_units(fig)
     with figure_style():
         one = figures.sparse_figure(sparse_rows(("fly",)).query("measure == 'test_ne'"))

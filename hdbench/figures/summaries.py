@@ -333,13 +333,14 @@ def kao_figure(table: pd.DataFrame, *, note: str | None = None,
 
 # -- 9. sparse recordings --------------------------------------------------------------------
 
+# measure -> (panel title, y label)
 _MEASURE_LABELS = {
-    "unrecorded.shape_distance": "unrecorded neurons:\nshape distance (°)",
-    "unrecorded.cka": "unrecorded neurons:\nCKA (0–1)",
-    "unrecorded.r2": "unrecorded neurons:\nprediction R² (≤ 1)",
-    "population.shape_distance": "whole population:\nshape distance (°)",
-    "population.cka": "whole population:\nCKA (0–1)",
-    "population.r2": "whole population:\nprediction R² (≤ 1)",
+    "unrecorded.shape_distance": ("unrecorded neurons: shape metric", "shape distance (°)"),
+    "unrecorded.cka": ("unrecorded neurons: CKA", "CKA (0–1)"),
+    "unrecorded.r2": ("unrecorded neurons: prediction", "cross-validated R² (≤ 1)"),
+    "population.shape_distance": ("whole teacher: shape metric", "shape distance (°)"),
+    "population.cka": ("whole teacher: CKA", "CKA (0–1)"),
+    "population.r2": ("whole teacher: prediction", "cross-validated R² (≤ 1)"),
 }
 _GROUPS = {"ne": ("test_ne", "generalisation_ne."),
            "decode": ("decode_error_deg.test", "decode_error_deg.")}
@@ -406,6 +407,7 @@ def sparse_figure(table: pd.DataFrame):
     log_x = fractions.size > 1 and fractions.max() / fractions.min() > 8
     has_zero = bool((frame["record_pct"] == 0).any())
     letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    condition_styles: dict[str, object] = {}
     for k, (panel, measures) in enumerate(panels):
         ax = axes.flat[k]
         _panel_label(ax, next(letters))
@@ -433,24 +435,36 @@ def sparse_figure(table: pd.DataFrame):
                     ax.axhline(zero.mean(), color=color, ls=styles[measure], lw=4,
                                alpha=0.25)
         if panel in _MEASURE_LABELS:
-            ax.set_ylabel(_MEASURE_LABELS[panel])
-            ax.set_title(panel)
+            title, ylabel = _MEASURE_LABELS[panel]
+            ax.set_title(title)
+            ax.set_ylabel(ylabel)
         else:
             ax.set_ylabel("normalised error (%)" if panel == "ne" else
                           "decoded heading RMS error (°)")
             ax.set_title("task NE: test and held-out trials" if panel == "ne" else
-                         "decoding error")
+                         "decoding error: test and held out")
             if len(measures) > 1:
-                ax.legend(handles=[Line2D([], [], color="0.2", ls=styles[m], label=_short(m))
-                                   for m in measures], fontsize=6, frameon=False)
+                condition_styles.update({_short(m): styles[m] for m in measures})
         if log_x:
             ax.set_xscale("log")
             ax.xaxis.set_minor_locator(NullLocator())
         if 0 < fractions.size <= 8:
             ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
         ax.set_xlabel("recorded neurons p (% of teacher)")
-    for ax in axes.flat[len(panels):]:
+    spare = list(axes.flat[len(panels):])
+    for ax in spare:
         ax.set_visible(False)
+    if condition_styles:
+        # Line styles name the trial conditions; in a spare slot they hide no data.
+        handles = [Line2D([], [], color="0.2", ls=ls, label=label)
+                   for label, ls in condition_styles.items()]
+        if spare:
+            spare[0].set_visible(True)
+            spare[0].axis("off")
+            spare[0].legend(handles=handles, loc="center", frameon=False,
+                            title="line style: trial condition")
+        else:
+            axes.flat[len(panels) - 1].legend(handles=handles, fontsize=6, frameon=False)
     handles = [Line2D([], [], color=system_color(t), marker="o", ms=3, label=f"teacher: {t}")
                for t in teachers]
     if has_zero:
