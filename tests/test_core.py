@@ -1,11 +1,14 @@
-"""The integration core: fast path (hand-written BPTT) against the autograd reference."""
+"""The integration core: fast path (hand-written BPTT) against the autograd reference.
+
+Every test runs twice: with the compiled loops (``_loop.cpp``) and with the PyTorch loops.
+"""
 
 import numpy as np
 import pytest
 import torch
 
 import hdbench.models.ctrnn as ctrnn
-from hdbench.core import ACTIVATIONS, integrate, integrate_autograd
+from hdbench.core import ACTIVATIONS, _native, integrate, integrate_autograd
 from hdbench.errors import HdbenchError
 from hdbench.models import build
 from hdbench.system import Silence
@@ -13,6 +16,19 @@ from hdbench.task import make_trials
 
 B, T, N, D = 2, 4, 3, 2
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pytorch"])
+def loop(request, monkeypatch):
+    """The loop under test: ``compiled`` skips where the extension is unavailable."""
+    monkeypatch.delenv("HDBENCH_NO_EXTENSION", raising=False)
+    compiled = request.param == "compiled"
+    previous = _native.set_enabled(compiled)
+    if compiled and _native.ops() is None:
+        _native.set_enabled(previous)
+        pytest.skip(f"compiled loop unavailable: {_native.status()['error']}")
+    yield request.param
+    _native.set_enabled(previous)
 
 
 def _case(seed=0, *, inputs=False, bias=False, batch_a0=False, dtype=F64):
@@ -293,3 +309,76 @@ def test_cuda_matches_cpu():
     noisy = integrate(drive.detach().cuda(), W.detach().cuda(), a0.detach().cuda(), 0.3,
                       noise_std=0.1, generator=torch.Generator("cuda").manual_seed(0))
     assert noisy.is_cuda and torch.isfinite(noisy).all()
+
+
+@pytest.mark.parametrize("activation", ["retanh", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("inputs", [True, False], ids=["folded", "dense"])
+def test_wider_networks_agree_with_the_reference(activation, inputs):
+    """N = 37, B = 5: full SIMD vectors and remainders in every pass; every option at once."""
+    g = torch.Generator().manual_seed(12)
+    n_units = 37
+
+    def rand(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, generator=g, dtype=F64)).requires_grad_()
+
+    x = rand(5, 9, 3 if inputs else n_units)
+    W, a0 = rand(n_units, n_units, scale=n_units**-0.5), rand(5, n_units, scale=0.5)
+    U, b = (rand(n_units, 3), rand(n_units)) if inputs else (None, None)
+    alpha = 0.1 + 0.5 * torch.rand(n_units, generator=g, dtype=F64)
+    options = dict(activation=activation, substeps=2, noise_std=0.1, state_noise_std=0.1,
+                   silence=Silence(units=(3, 20, 36), start=2, stop=5))
+    args = _inputs(x, W, a0, U, b)
+    got = _fn(integrate, alpha, U, b, 1, **options)(*args)
+    want = _fn(integrate_autograd, alpha, U, b, 1, **options)(*args)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(got.shape, generator=g, dtype=F64)
+    for grad, expected in zip(torch.autograd.grad((got * weights).sum(), args),
+                              torch.autograd.grad((want * weights).sum(), args), strict=True):
+        torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_saturated_and_nan_states_match_the_reference(dtype):
+    """States far beyond the range of exp, and a NaN, come out as with torch's functions."""
+    drive = torch.tensor([[[-1e4, -200.0, -50.0, 0.0, 50.0, 200.0, 1e4, float("nan")]] * 3],
+                         dtype=dtype)
+    W, a0 = torch.zeros(8, 8, dtype=dtype), torch.zeros(8, dtype=dtype)
+    for activation in ("retanh", "tanh", "relu", "linear"):
+        got = integrate(drive, W, a0, 0.5, activation=activation)
+        want = integrate_autograd(drive, W, a0, 0.5, activation=activation)
+        torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-6, atol=1e-30)
+
+
+def test_the_compiled_loop_is_used_where_it_can_be(loop):
+    cpu = torch.zeros(1)
+    if loop == "compiled":
+        assert _native.for_call("retanh", cpu) is not None
+        assert _native.for_call("linear", cpu.double()) is not None
+    else:
+        assert _native.for_call("retanh", cpu) is None
+    assert _native.for_call("softplus", cpu) is None
+    assert _native.for_call("tanh", cpu.half()) is None
+
+
+def test_environment_variable_turns_the_compiled_loop_off(monkeypatch):
+    monkeypatch.setenv("HDBENCH_NO_EXTENSION", "1")
+    assert _native.ops() is None and _native.for_call("tanh", torch.zeros(1)) is None
+    drive, W, a0, _, _ = _case(13)
+    torch.testing.assert_close(integrate(drive, W, a0, 0.3), integrate_autograd(drive, W, a0, 0.3))
+
+
+def test_a_failed_build_falls_back_with_one_warning(monkeypatch):
+    def broken():
+        raise RuntimeError("Error building extension 'hdbench_core_loop'\nmore compiler output")
+
+    monkeypatch.setattr(_native, "_state", {"loaded": False, "ops": None, "error": None,
+                                            "build_seconds": None})
+    monkeypatch.setattr(_native, "_load", broken)
+    _native.set_enabled(True)
+    drive, W, a0, _, _ = _case(14)
+    with pytest.warns(RuntimeWarning, match="PyTorch loop") as caught:
+        first = integrate(drive, W, a0, 0.3)
+        integrate(drive, W, a0, 0.3)
+    assert len(caught) == 1 and "Error building extension" in str(caught[0].message)
+    torch.testing.assert_close(first, integrate_autograd(drive, W, a0, 0.3))
+    assert _native.status()["available"] is False

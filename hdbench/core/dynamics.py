@@ -8,6 +8,10 @@ Two implementations with identical semantics:
   (noise block, slopes; up to 256 MiB each) are kept per thread between calls.
 - :func:`integrate_autograd` — plain autograd through a per-step loop; the reference the fast
   path is tested against (and the fallback when pre-activations need gradients).
+
+The fast path's per-step loops run compiled (``_loop.cpp``, :mod:`hdbench.core._native`: one BLAS
+product and one fused elementwise pass per step) on CPU tensors when the extension builds, and as
+the PyTorch loops below otherwise (CUDA, softplus, ``HDBENCH_NO_EXTENSION=1``, no compiler).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 
 import torch
 
+from hdbench.core import _native
 from hdbench.errors import HdbenchError
 
 
@@ -237,7 +242,7 @@ def _by_step(x: torch.Tensor) -> torch.Tensor:
 
 def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, window,
              input_weight=None, input_bias=None, state_noise=None, *, for_backward=False,
-             preactivations=False):
+             preactivations=False, ext=None):
     """The integration loop, without a graph.
 
     Internal step i = 1..S: ``u_i = (1 − s) u_{i−1} + κs (W_eff h_{i−1} + drive_t)`` with
@@ -253,8 +258,12 @@ def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, win
     Returns ``(rates, Ha, G, preacts)``: ``Ha [S + 1, B, K]`` holds h_0..h_S in its first N columns
     (only the task-step rows h_0, h_k, ... unless ``for_backward``); G holds the noise-free
     g(u_0..u_S) when ``for_backward`` and they differ from h (else None); preacts is [B, T, N] or
-    None.
+    None. With ``ext`` (:func:`_native.for_call`) the loop runs compiled.
     """
+    if ext is not None:
+        return _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise,
+                                 noise_std, window, input_weight, input_bias, state_noise,
+                                 for_backward, preactivations)
     B, T, D = drive.shape
     N = W_eff.shape[0]
     k, S = substeps, T * substeps
@@ -337,6 +346,64 @@ def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, win
     return rates, Ha, G, preacts
 
 
+def _unit_vector(value, N, like):
+    """A per-unit [N] vector: ``value`` (a float, or already an [N] tensor)."""
+    if isinstance(value, torch.Tensor):
+        return value.contiguous()
+    return torch.full((N,), value, dtype=like.dtype, device=like.device)
+
+
+def _window_args(window, N, like):
+    """``(keep [N], first, last)`` for the compiled loops: keep is 0 for silenced units."""
+    keep = torch.ones(N, dtype=like.dtype, device=like.device)
+    if window is None:
+        return keep, 1, 0
+    keep.index_fill_(0, window[0], 0.0)
+    return keep, window[1], window[2]
+
+
+def _unit_stride(x):
+    return x if x is None or x.stride(-1) == 1 else x.contiguous()
+
+
+def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, noise_std,
+                      window, input_weight, input_bias, state_noise, for_backward, preactivations):
+    """:func:`_forward` with the loop in ``_loop.cpp`` (same arguments and results).
+
+    The loop writes the task-step rates (and pre-activations) straight into ``[B, T, N]`` outputs
+    and fills the input columns of the GEMM rows ``[h, x, 1]`` itself; without ``for_backward``
+    those rows live in a ring of two instead of ``[T + 1, B, K]``, and the drive is never formed,
+    sub-steps or not. The rate noise block holds standard normal draws; their scaling is fused
+    into the loop.
+    """
+    B, T, D = drive.shape
+    N = W_eff.shape[0]
+    k, S = substeps, T * substeps
+    tanh_family = activation in _TANH_FAMILY
+    kappa = 2.0 if tanh_family else 1.0
+    scalar = not isinstance(step, torch.Tensor)
+    gain, leak = kappa * step, 1.0 - step
+    K = N if input_weight is None else N + D + (input_bias is not None)
+    Ha = drive.new_empty((S + 1, B, K)) if for_backward else _workspace(2, (2, B, K), drive)
+    if input_weight is None:
+        Wa, drive_steps, inputs = W_eff, _unit_stride(_by_step(drive)), None
+    else:
+        columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
+        Wa, drive_steps, inputs = torch.cat(columns, dim=1), None, drive
+    Wa_t = (Wa * (gain if scalar else gain[:, None])).t().contiguous()
+    separate_g = tanh_family or noise is not None
+    G = drive.new_empty((S + 1, B, N)) if for_backward and separate_g else None
+    rates = drive.new_empty((B, T, N))
+    preacts = drive.new_empty((B, T, N)) if preactivations else None
+    u = torch.mul(a0.expand(B, N), kappa).contiguous()
+    keep, first, last = _window_args(window, N, drive)
+    ext.forward_loop(u, Wa_t, Ha, inputs, G, noise, float(noise_std), drive_steps, state_noise,
+                     rates, preacts, _unit_vector(gain, N, drive),
+                     None if scalar else leak.contiguous(), float(leak) if scalar else 1.0, keep,
+                     first, last, _native.ACTIVATIONS[activation], k, kappa)
+    return rates, Ha, G, preacts
+
+
 class _RateDynamics(torch.autograd.Function):
     """Forward loop without a graph; BPTT by hand (ecosystem.md §3.5).
 
@@ -347,12 +414,13 @@ class _RateDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
-                noise, noise_std, window, state_noise):
+                noise, noise_std, window, state_noise, ext):
         rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise,
                                    noise_std, window, input_weight, input_bias, state_noise,
-                                   for_backward=True)
+                                   for_backward=True, ext=ext)
         ctx.save_for_backward(W_eff, Ha, G, input_weight)
         ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
+        ctx.ext = ext
         ctx.a0_is_shared = a0.dim() == 1
         return rates
 
@@ -365,13 +433,18 @@ class _RateDynamics(torch.autograd.Function):
         H = Ha[..., :N]
         scalar = not isinstance(step, torch.Tensor)
         leak = 1.0 - step
+        # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
+        dense_grad = input_weight is None and ctx.needs_input_grad[0]
+        if ctx.ext is not None:
+            P = Ha.new_empty((S1, B, N)) if dense_grad else _workspace(2, (S1, B, N), Ha)
+            _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
+                               ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1)
+            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
         slope = _slope(ctx.activation, H if G is None else G, step,
                        _workspace(0, (S1, B, N), Ha))
         if window is not None:
             slope[window[1]:window[2] + 1].index_fill_(2, window[0], 0.0)
         ext = _by_step(grad_rates)
-        # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
-        dense_grad = input_weight is None and ctx.needs_input_grad[0]
         P = Ha.new_empty((S1, B, N)) if dense_grad else _workspace(2, (S1, B, N), Ha)
         gh = Ha.new_empty((B, N))  # dL/dh_i
         p_next = None
@@ -391,8 +464,13 @@ class _RateDynamics(torch.autograd.Function):
                 else:
                     p.addcmul_(p_next, leak)
             p_next = p
+        return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
 
-        grads = [None] * 12
+    @staticmethod
+    def _gradients(ctx, P, Ha, input_weight, step, B, N, K):
+        """The gradients of the inputs of :meth:`forward` from ``P`` (see the class)."""
+        k = ctx.substeps
+        grads = [None] * 13
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
             grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
             grads[1] = grad_Wa[:, :N]
@@ -410,6 +488,27 @@ class _RateDynamics(torch.autograd.Function):
                 grad_drive = grad_drive @ input_weight
             grads[0] = grad_drive.transpose(0, 1)
         return tuple(grads)
+
+
+def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop):
+    """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]``.
+
+    The slope ``s f'(a)`` is formed inside the loop from ``G`` (g(κa) per internal step, or the
+    rates where they equal it): coef is 4s for the tanh family, s otherwise, and 0 for units
+    silenced at a step.
+    """
+    N = P.shape[2]
+    coef = 4.0 * step if activation in _TANH_FAMILY else step
+    coef_out = _unit_vector(coef, N, P)
+    coef_in = coef_out.clone()
+    keep, first, last = _window_args(window, N, P)
+    if window is not None:
+        coef_in.index_fill_(0, window[0], 0.0)
+    # grad_rates is read in place, [B, T, N] or not: a transposing copy costs far more than the
+    # scattered rows (cf. _by_step)
+    ext.backward_loop(P, G, W_eff.contiguous(), _unit_stride(grad_rates).transpose(0, 1), coef_out,
+                      coef_in, _unit_vector(1.0 - step, N, P), first, last,
+                      _native.ACTIVATIONS[activation], substeps, stop)
 
 
 def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
@@ -488,11 +587,12 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
                                   out=_workspace(3, (S, B, N), drive))
         kappa = 2.0 if activation in _TANH_FAMILY else 1.0
         state_noise.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
+    ext = _native.for_call(activation, drive)
     if needs_grad:
         return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
-                                   substeps, noise, noise_std, window, state_noise)
+                                   substeps, noise, noise_std, window, state_noise, ext)
     with torch.no_grad():
         rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise,
                                       noise_std, window, input_weight, input_bias, state_noise,
-                                      preactivations=return_preactivations)
+                                      preactivations=return_preactivations, ext=ext)
     return (rates, preacts) if return_preactivations else rates

@@ -1,0 +1,577 @@
+// Compiled per-step loops of hdbench.core.dynamics (built on first use by hdbench.core._native).
+//
+// Each Euler step is one matrix product (BLAS) plus ONE pass over the [B, N] state that does all
+// the elementwise work of the step: drive and state noise, the activation (σ for the tanh family,
+// f(a) = 2σ(2a) − 1), rate noise, silencing, and in the backward the slope s·f'(a) from the saved
+// g(u). The Python loop it replaces takes a GEMM plus 2-5 elementwise kernels and the interpreter
+// per step. Semantics (and argument meanings) follow dynamics._forward / _RateDynamics.backward.
+//
+// Portability: compiled with plain -O3 (no -march); the elementwise passes are cloned for
+// x86-64-v4 (AVX-512), x86-64-v3 (AVX2) and baseline x86-64 and picked at load time (GNU ifunc).
+// exp is a branch-free Cody-Waite + Taylor polynomial (float: <= ~2 ulp; double: <= ~2 ulp) so that
+// the compiler vectorises it; -ffp-contract=off keeps every clone bit-identical.
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+// BLAS (Fortran interface), when the torch build exports it (MKL builds do): called directly, it
+// skips the dispatcher and the checks of at::addmm (several µs a step at N = 100). Integers are
+// passed as int64 storage: on little-endian machines an LP64 BLAS reads the same value from the
+// low half. A self-test decides whether to use it; otherwise at::addmm_out / at::mm_out.
+extern "C" {
+void sgemm_(const char*, const char*, const int64_t*, const int64_t*, const int64_t*, const float*,
+            const float*, const int64_t*, const float*, const int64_t*, const float*, float*,
+            const int64_t*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
+            const double*, const double*, const int64_t*, const double*, const int64_t*,
+            const double*, double*, const int64_t*) __attribute__((weak));
+}
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+#define HD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HD_CLONES
+#endif
+#define HD_INLINE inline __attribute__((always_inline))
+
+namespace {
+
+enum Activation : int64_t { kRetanh = 0, kTanh = 1, kRelu = 2, kLinear = 3 };
+
+// ---------------------------------------------------------------------------------- exp, σ
+
+template <typename T>
+struct Exp;
+
+template <>
+struct Exp<float> {
+  using U = uint32_t;
+  static constexpr float lo = -87.0f, hi = 88.0f;  // 2^n stays a normal number
+  static constexpr float log2e = 1.44269504088896341f;
+  static constexpr float ln2hi = 0.693359375f;  // 9 significant bits: n · ln2hi is exact
+  static constexpr float ln2lo = -2.12194440e-4f;
+  static constexpr float magic = 12582912.0f;  // 1.5 · 2^23: t = x + magic rounds x to an integer
+  static constexpr U bias = 127;
+  static constexpr int mantissa = 23;
+  static HD_INLINE float poly(float r) {  // Taylor to r^7: error < 6e-9 on |r| <= ln2 / 2
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    return p * r + 1.0f;
+  }
+};
+
+template <>
+struct Exp<double> {
+  using U = uint64_t;
+  static constexpr double lo = -708.0, hi = 709.0;
+  static constexpr double log2e = 1.44269504088896338700;
+  static constexpr double ln2hi = 6.93147180369123816490e-01;  // low 21 bits zero
+  static constexpr double ln2lo = 1.90821492927058770002e-10;
+  static constexpr double magic = 6755399441055744.0;  // 1.5 · 2^52
+  static constexpr U bias = 1023;
+  static constexpr int mantissa = 52;
+  static HD_INLINE double poly(double r) {  // Taylor to r^13: error < 5e-18 on |r| <= ln2 / 2
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    return p * r + 1.0;
+  }
+};
+
+template <typename T>
+HD_INLINE T exp_(T x) {
+  using E = Exp<T>;
+  using U = typename E::U;
+  x = x < E::lo ? E::lo : x;  // written so that NaN passes through
+  x = x > E::hi ? E::hi : x;
+  const T t = x * E::log2e + E::magic;
+  const T n = t - E::magic;  // round(x / ln 2)
+  const T r = (x - n * E::ln2hi) - n * E::ln2lo;
+  U tb, mb;
+  std::memcpy(&tb, &t, sizeof t);
+  const T magic = E::magic;
+  std::memcpy(&mb, &magic, sizeof magic);
+  const U bits = (tb - mb + E::bias) << E::mantissa;  // 2^n
+  T scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return E::poly(r) * scale;
+}
+
+template <typename T>
+HD_INLINE T sigmoid_(T x) {
+  return T(1) / (T(1) + exp_(-x));
+}
+
+// g(u): σ(u) for tanh, σ(max(u, 0)) for retanh, f(u) otherwise (dynamics._g)
+template <typename T, int64_t ACT>
+HD_INLINE T g_(T u) {
+  if constexpr (ACT == kRetanh) return sigmoid_(u < T(0) ? T(0) : u);
+  if constexpr (ACT == kTanh) return sigmoid_(u);
+  if constexpr (ACT == kRelu) return u < T(0) ? T(0) : u;
+  return u;
+}
+
+// ----------------------------------------------------------------- the elementwise passes
+
+// One forward step after its product, for every trial b and unit j:
+//   u += gain · d + sn   (ADD: drive and state noise; absent ones point at a row of zeros)
+//   g = g(u);  h = (2g − 1 + σz) (tanh family) or (g + σz);  h = 0 where keep == 0
+// (without rate noise z points at a row of zeros and σ = 0: the same values). h goes to the GEMM
+// row and, with OUT, to the rates output too.
+template <typename T>
+struct RateArgs {
+  int64_t B, N;
+  T* u;
+  const T* d;
+  int64_t ld_d;
+  const T* gain;
+  const T* sn;
+  int64_t ld_sn;
+  const T* z;  // standard normal draws
+  int64_t ld_z;
+  T sigma;
+  T* g;  // [B, N]
+  T* h;
+  int64_t ld_h;
+  T* out;  // or null
+  int64_t ld_out;
+  const T* keep;  // [N]
+};
+
+template <typename T, int64_t ACT, bool ADD, bool OUT>
+HD_INLINE void rate_rows(const RateArgs<T>& a) {
+  constexpr bool tanh_family = ACT == kRetanh || ACT == kTanh;
+  const int64_t N = a.N;
+  const T* __restrict__ gain = a.gain;
+  const T* __restrict__ keep = a.keep;
+  for (int64_t b = 0; b < a.B; ++b) {
+    T* __restrict__ u = a.u + b * N;
+    const T* __restrict__ d = a.d + b * a.ld_d;
+    const T* __restrict__ sn = a.sn + b * a.ld_sn;
+    const T* __restrict__ z = a.z + b * a.ld_z;
+    T* __restrict__ g = a.g + b * N;
+    T* __restrict__ h = a.h + b * a.ld_h;
+    T* __restrict__ out = OUT ? a.out + b * a.ld_out : nullptr;
+#pragma GCC ivdep
+    for (int64_t j = 0; j < N; ++j) {
+      T x = u[j];
+      if constexpr (ADD) {
+        x = x + gain[j] * d[j];
+        x = x + sn[j];
+        u[j] = x;
+      }
+      const T gj = g_<T, ACT>(x);
+      g[j] = gj;
+      T hj;
+      if constexpr (tanh_family) {
+        hj = (T(-1) + a.sigma * z[j]) + T(2) * gj;
+      } else {
+        hj = a.sigma * z[j] + gj;
+      }
+      hj = keep[j] != T(0) ? hj : T(0);
+      h[j] = hj;
+      if constexpr (OUT) out[j] = hj;
+    }
+  }
+}
+
+template <typename T, int64_t ACT>
+HD_INLINE void rate_rows_act(const RateArgs<T>& a, bool add) {
+  if (add) {
+    a.out ? rate_rows<T, ACT, true, true>(a) : rate_rows<T, ACT, true, false>(a);
+  } else {
+    a.out ? rate_rows<T, ACT, false, true>(a) : rate_rows<T, ACT, false, false>(a);
+  }
+}
+
+template <typename T>
+HD_INLINE void rate_rows_any(const RateArgs<T>& a, int64_t act, bool add) {
+  switch (act) {
+    case kRetanh: return rate_rows_act<T, kRetanh>(a, add);
+    case kTanh: return rate_rows_act<T, kTanh>(a, add);
+    case kRelu: return rate_rows_act<T, kRelu>(a, add);
+    default: return rate_rows_act<T, kLinear>(a, add);
+  }
+}
+
+HD_CLONES void rate_pass(const RateArgs<float>& a, int64_t act, bool add) {
+  rate_rows_any<float>(a, act, add);
+}
+HD_CLONES void rate_pass(const RateArgs<double>& a, int64_t act, bool add) {
+  rate_rows_any<double>(a, act, add);
+}
+
+// One backward step after its product gh = P_{i+1} W (PN), for every trial and unit:
+//   P_i = slope · (gh + e) + leak · P_{i+1},   slope = coef · f'(a)/κ... as in dynamics._slope:
+//   tanh family (G − G²) · coef (retanh: 0 where G <= 1/2), relu coef where G > 0, linear coef;
+//   coef = 4s (tanh family) or s, and 0 for units silenced at this step.
+// Without P_{i+1} (the last step): P_i = slope · e, or 0 without e.
+template <typename T>
+struct GradArgs {
+  int64_t B, N;
+  const T* G;
+  int64_t ld_G;
+  const T* gh;  // [B, N]
+  const T* e;
+  int64_t ld_e;
+  const T* pn;  // [B, N] or null
+  const T* coef;  // [N]
+  const T* leak;  // [N]
+  T* p;  // [B, N]
+};
+
+template <typename T, int64_t ACT, bool E, bool PN>
+HD_INLINE void grad_rows(const GradArgs<T>& a) {
+  const int64_t N = a.N;
+  const T* __restrict__ coef = a.coef;
+  const T* __restrict__ leak = a.leak;
+  for (int64_t b = 0; b < a.B; ++b) {
+    const T* __restrict__ G = a.G + b * a.ld_G;
+    const T* __restrict__ gh = PN ? a.gh + b * N : nullptr;
+    const T* __restrict__ e = E ? a.e + b * a.ld_e : nullptr;
+    const T* __restrict__ pn = PN ? a.pn + b * N : nullptr;
+    T* __restrict__ p = a.p + b * N;
+#pragma GCC ivdep
+    for (int64_t j = 0; j < N; ++j) {
+      const T G_ = G[j];
+      T slope;
+      if constexpr (ACT == kRetanh || ACT == kTanh) {
+        slope = (G_ - G_ * G_) * coef[j];
+        if constexpr (ACT == kRetanh) slope = G_ > T(0.5) ? slope : T(0);
+      } else if constexpr (ACT == kRelu) {
+        slope = G_ > T(0) ? coef[j] : T(0);
+      } else {
+        slope = coef[j];
+      }
+      if constexpr (PN) {
+        const T q = E ? e[j] + gh[j] : gh[j];
+        p[j] = slope * q + leak[j] * pn[j];
+      } else {
+        p[j] = E ? slope * e[j] : T(0);
+      }
+    }
+  }
+}
+
+template <typename T, int64_t ACT>
+HD_INLINE void grad_rows_act(const GradArgs<T>& a) {
+  if (a.pn) {
+    a.e ? grad_rows<T, ACT, true, true>(a) : grad_rows<T, ACT, false, true>(a);
+  } else {
+    a.e ? grad_rows<T, ACT, true, false>(a) : grad_rows<T, ACT, false, false>(a);
+  }
+}
+
+template <typename T>
+HD_INLINE void grad_rows_any(const GradArgs<T>& a, int64_t act) {
+  switch (act) {
+    case kRetanh: return grad_rows_act<T, kRetanh>(a);
+    case kTanh: return grad_rows_act<T, kTanh>(a);
+    case kRelu: return grad_rows_act<T, kRelu>(a);
+    default: return grad_rows_act<T, kLinear>(a);
+  }
+}
+
+HD_CLONES void grad_pass(const GradArgs<float>& a, int64_t act) { grad_rows_any<float>(a, act); }
+HD_CLONES void grad_pass(const GradArgs<double>& a, int64_t act) { grad_rows_any<double>(a, act); }
+
+// ---------------------------------------------------------------------------- products
+
+template <typename T>
+struct Blas;
+template <>
+struct Blas<float> {
+  static bool available() { return sgemm_ != nullptr; }
+  static void gemm(const char* ta, const char* tb, const int64_t* m, const int64_t* n,
+                   const int64_t* k, const float* alpha, const float* a, const int64_t* lda,
+                   const float* b, const int64_t* ldb, const float* beta, float* c,
+                   const int64_t* ldc) {
+    sgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+};
+template <>
+struct Blas<double> {
+  static bool available() { return dgemm_ != nullptr; }
+  static void gemm(const char* ta, const char* tb, const int64_t* m, const int64_t* n,
+                   const int64_t* k, const double* alpha, const double* a, const int64_t* lda,
+                   const double* b, const int64_t* ldb, const double* beta, double* c,
+                   const int64_t* ldc) {
+    dgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+};
+
+// Row-major C[m, n] = A[m, k] B[k, n] + beta C (all rows contiguous): the column-major product
+// Cᵀ = Bᵀ Aᵀ without transposes.
+template <typename T>
+void blas_gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb,
+               T beta, T* C, int64_t ldc) {
+  const T one = 1;
+  Blas<T>::gemm("N", "N", &n, &m, &k, &one, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+template <typename T>
+bool blas_self_test() {
+  if (!Blas<T>::available()) return false;
+  const T A[6] = {1, 2, 3, 4, 5, 6};  // [2, 3]
+  const T B[6] = {1, -1, 2, 0, -3, 1};  // [3, 2]
+  T C[4] = {1, 1, 1, 1};
+  blas_gemm<T>(2, 2, 3, A, 3, B, 2, T(2), C, 2);
+  const T want[4] = {-2, 4, -2, 4};  // A B + 2
+  for (int i = 0; i < 4; ++i)
+    if (C[i] != want[i]) return false;
+  return true;
+}
+
+template <typename T>
+bool use_blas() {
+  static const bool ok = blas_self_test<T>();
+  return ok;
+}
+
+// C = A B + beta C for contiguous row-major [m, k] / [k, n] / [m, n] tensors (views).
+template <typename T>
+void product(const at::Tensor& A, const at::Tensor& B, T beta, at::Tensor& C) {
+  if (use_blas<T>()) {
+    const int64_t m = A.size(0), k = A.size(1), n = B.size(1);
+    blas_gemm<T>(m, n, k, A.const_data_ptr<T>(), k, B.const_data_ptr<T>(), n, beta,
+                 C.mutable_data_ptr<T>(), n);
+  } else if (beta == T(0)) {
+    at::mm_out(C, A, B);
+  } else {
+    at::addmm_out(C, C, A, B, beta, 1);
+  }
+}
+
+void check_rows(const at::Tensor& t, const char* name, int64_t last_dim) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
+  TORCH_CHECK(t.size(-1) == last_dim && t.stride(-1) == 1, name,
+              " must have unit stride along its last dimension of ", last_dim);
+}
+
+// ------------------------------------------------------------------------------- forward
+
+// Internal steps i = 1..S, S = T · substeps (dynamics._forward): the GEMM input row of step i is
+// [h_{i−1}, x_{t(i)}, 1] (K = N without folded inputs), u ← β u + row Wa_t (Wa scaled by κs),
+// then the fused pass. Ha holds all S + 1 rows (for the backward) or is a ring of 2; its input
+// columns are filled here from ``inputs`` [B, T, D] (x of the next step, then 1 for a bias
+// column; zeros in row S). Rates of task steps go to ``out`` [B, T, N], pre-activations (u / κ)
+// to ``preacts`` [B, T, N]; G (g(u) of every step, [S + 1, B, N]) when given.
+template <typename T>
+void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
+                  const std::optional<at::Tensor>& inputs, const std::optional<at::Tensor>& G,
+                  const std::optional<at::Tensor>& noise, double noise_std,
+                  const std::optional<at::Tensor>& drive, const std::optional<at::Tensor>& state_noise,
+                  at::Tensor& out, const std::optional<at::Tensor>& preacts, const at::Tensor& gain,
+                  const std::optional<at::Tensor>& leak, double beta, const at::Tensor& keep,
+                  int64_t first, int64_t last, int64_t act, int64_t k, double kappa) {
+  const int64_t B = u.size(0), N = u.size(1), K = Ha.size(2), T_ = out.size(1);
+  const int64_t steps = T_ * k;
+  TORCH_CHECK(u.is_contiguous() && Wa_t.is_contiguous() && Ha.is_contiguous(),
+              "u, Wa_t and Ha must be contiguous");
+  TORCH_CHECK(Wa_t.size(0) == K && Wa_t.size(1) == N && Ha.size(1) == B, "shape mismatch");
+  TORCH_CHECK(gain.is_contiguous() && gain.numel() == N && keep.is_contiguous() &&
+                  keep.numel() == N, "gain and keep must be contiguous [N]");
+  const bool ring = Ha.size(0) < steps + 1;
+  TORCH_CHECK(ring ? Ha.size(0) == 2 : Ha.size(0) == steps + 1, "Ha must have 2 or S + 1 rows");
+  check_rows(out, "out", N);
+  TORCH_CHECK(out.size(0) == B, "out must be [B, T, N]");
+  int64_t D = 0;
+  if (inputs) {
+    D = inputs->size(2);
+    TORCH_CHECK(inputs->size(0) == B && inputs->size(1) == T_ && N + D <= K, "bad inputs");
+  }
+  TORCH_CHECK(K == N || (inputs && K <= N + D + 1), "Ha has columns but no inputs fill them");
+  if (G) TORCH_CHECK(G->is_contiguous() && G->size(0) == steps + 1, "G must be [S + 1, B, N]");
+  if (noise) TORCH_CHECK(noise->is_contiguous() && noise->size(0) == steps, "bad noise");
+  if (state_noise)
+    TORCH_CHECK(state_noise->is_contiguous() && state_noise->size(0) == steps, "bad state noise");
+  if (drive) check_rows(*drive, "drive", N);
+  if (preacts) check_rows(*preacts, "preacts", N);
+  if (leak) TORCH_CHECK(leak->is_contiguous() && leak->numel() == N, "bad leak");
+
+  at::Tensor g_scratch = G ? at::Tensor() : at::empty({B, N}, u.options());
+  const std::vector<T> zeros(N, T(0)), ones(N, T(1));
+  T* const Ha_p = Ha.mutable_data_ptr<T>();
+  T* const u_p = u.mutable_data_ptr<T>();
+  auto row = [&](int64_t i) { return ring ? i % 2 : i; };
+  auto fill_inputs = [&](int64_t i) {  // input columns of row i: [x of task step i / k, 1]
+    if (!inputs) return;
+    T* r = Ha_p + row(i) * B * K + N;
+    if (i == steps) {
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t c = 0; c < K - N; ++c) r[b * K + c] = T(0);
+      return;
+    }
+    const T* x = inputs->const_data_ptr<T>() + (i / k) * inputs->stride(1);
+    const int64_t sb = inputs->stride(0), sd = inputs->stride(2);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t d = 0; d < D; ++d) r[b * K + d] = x[b * sb + d * sd];
+      if (K > N + D) r[b * K + D] = T(1);
+    }
+  };
+
+  RateArgs<T> a{};
+  a.B = B;
+  a.N = N;
+  a.u = u_p;
+  a.gain = gain.const_data_ptr<T>();
+  a.ld_h = K;
+  a.ld_out = out.stride(0);
+  const T* const keep_p = keep.const_data_ptr<T>();
+  auto set_rates = [&](int64_t i, bool add) {
+    a.g = G ? G->mutable_data_ptr<T>() + i * B * N : g_scratch.mutable_data_ptr<T>();
+    a.h = Ha_p + row(i) * B * K;
+    if (noise && i > 0) {
+      a.z = noise->const_data_ptr<T>() + (i - 1) * B * N;
+      a.ld_z = N;
+      a.sigma = static_cast<T>(noise_std);
+    } else {
+      a.z = zeros.data();
+      a.ld_z = 0;
+      a.sigma = T(0);
+    }
+    a.out = i > 0 && i % k == 0 ? out.mutable_data_ptr<T>() + (i / k - 1) * out.stride(1) : nullptr;
+    a.keep = first <= i && i <= last ? keep_p : ones.data();
+    rate_pass(a, act, add);
+    fill_inputs(i);
+  };
+
+  a.d = zeros.data();
+  a.ld_d = 0;
+  a.sn = zeros.data();
+  a.ld_sn = 0;
+  set_rates(0, false);
+  const bool add = drive || state_noise;
+  const T* leak_p = leak ? leak->const_data_ptr<T>() : nullptr;
+  const T step_beta = leak ? T(1) : static_cast<T>(beta);
+  const T inv_kappa = static_cast<T>(1.0 / kappa);
+  for (int64_t i = 1; i <= steps; ++i) {
+    if (leak_p) {  // per-unit leak: u ← (1 − s) u before the product
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < N; ++j) u_p[b * N + j] *= leak_p[j];
+    }
+    product<T>(Ha.select(0, row(i - 1)), Wa_t, step_beta, u);
+    if (drive) {
+      a.d = drive->const_data_ptr<T>() + ((i - 1) / k) * drive->stride(0);
+      a.ld_d = drive->stride(1);
+    }
+    if (state_noise) {
+      a.sn = state_noise->const_data_ptr<T>() + (i - 1) * B * N;
+      a.ld_sn = N;
+    }
+    set_rates(i, add);
+    if (preacts && i % k == 0) {
+      T* p = preacts->mutable_data_ptr<T>() + (i / k - 1) * preacts->stride(1);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < N; ++j) p[b * preacts->stride(0) + j] = u_p[b * N + j] * inv_kappa;
+    }
+  }
+}
+
+void forward_loop(at::Tensor u, at::Tensor Wa_t, at::Tensor Ha, std::optional<at::Tensor> inputs,
+                  std::optional<at::Tensor> G, std::optional<at::Tensor> noise, double noise_std,
+                  std::optional<at::Tensor> drive, std::optional<at::Tensor> state_noise,
+                  at::Tensor out, std::optional<at::Tensor> preacts, at::Tensor gain,
+                  std::optional<at::Tensor> leak, double beta, at::Tensor keep, int64_t first,
+                  int64_t last, int64_t act, int64_t substeps, double kappa) {
+  TORCH_CHECK(u.device().is_cpu(), "the compiled loop runs on the CPU only");
+  if (u.scalar_type() == at::kFloat) {
+    forward_impl<float>(u, Wa_t, Ha, inputs, G, noise, noise_std, drive, state_noise, out,
+                        preacts, gain, leak, beta, keep, first, last, act, substeps, kappa);
+  } else if (u.scalar_type() == at::kDouble) {
+    forward_impl<double>(u, Wa_t, Ha, inputs, G, noise, noise_std, drive, state_noise, out,
+                         preacts, gain, leak, beta, keep, first, last, act, substeps, kappa);
+  } else {
+    TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
+  }
+}
+
+// ------------------------------------------------------------------------------ backward
+
+template <typename T>
+void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, const at::Tensor& grad,
+                   const at::Tensor& coef_out, const at::Tensor& coef_in, const at::Tensor& leak,
+                   int64_t first, int64_t last, int64_t act, int64_t k, int64_t stop) {
+  const int64_t S1 = P.size(0), B = P.size(1), N = P.size(2);
+  TORCH_CHECK(P.is_contiguous() && W.is_contiguous(), "P and W must be contiguous");
+  TORCH_CHECK(G.size(0) == S1 && G.size(1) == B, "G must be [S + 1, B, N]");
+  check_rows(G, "G", N);
+  check_rows(grad, "grad", N);
+  TORCH_CHECK(coef_out.is_contiguous() && coef_in.is_contiguous() && leak.is_contiguous(),
+              "coef and leak must be contiguous");
+  at::Tensor gh = at::empty({B, N}, P.options());
+  GradArgs<T> a{};
+  a.B = B;
+  a.N = N;
+  a.ld_G = G.stride(1);
+  a.gh = gh.const_data_ptr<T>();
+  a.ld_e = grad.stride(1);
+  a.leak = leak.const_data_ptr<T>();
+  T* const P_p = P.mutable_data_ptr<T>();
+  const T* const G_p = G.const_data_ptr<T>();
+  const T* const grad_p = grad.const_data_ptr<T>();
+  for (int64_t i = S1 - 1; i >= stop; --i) {
+    const bool has_e = i > 0 && i % k == 0;
+    a.e = has_e ? grad_p + (i / k - 1) * grad.stride(0) : nullptr;
+    a.G = G_p + i * G.stride(0);
+    a.coef = (first <= i && i <= last ? coef_in : coef_out).const_data_ptr<T>();
+    a.p = P_p + i * B * N;
+    if (i < S1 - 1) {
+      const at::Tensor pn = P.select(0, i + 1);
+      product<T>(pn, W, T(0), gh);
+      a.pn = P_p + (i + 1) * B * N;
+    } else {
+      a.pn = nullptr;
+    }
+    grad_pass(a, act);
+  }
+}
+
+void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, at::Tensor grad, at::Tensor coef_out,
+                   at::Tensor coef_in, at::Tensor leak, int64_t first, int64_t last, int64_t act,
+                   int64_t substeps, int64_t stop) {
+  TORCH_CHECK(P.device().is_cpu(), "the compiled loop runs on the CPU only");
+  if (P.scalar_type() == at::kFloat) {
+    backward_impl<float>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps, stop);
+  } else if (P.scalar_type() == at::kDouble) {
+    backward_impl<double>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps,
+                          stop);
+  } else {
+    TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
+  }
+}
+
+bool direct_blas(int64_t dtype_is_double) {
+  return dtype_is_double ? use_blas<double>() : use_blas<float>();
+}
+
+}  // namespace
+
+TORCH_LIBRARY(hdbench_core, m) {
+  m.def("forward_loop", &forward_loop);
+  m.def("backward_loop", &backward_loop);
+  m.def("direct_blas", &direct_blas);
+}

@@ -1,0 +1,120 @@
+"""The compiled per-step loops (``_loop.cpp``): built on first use, cached, optional.
+
+:func:`ops` returns the loaded operators (``torch.ops.hdbench_core``) or None, in which case
+:mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``):
+
+- ``HDBENCH_NO_EXTENSION=1`` (or :func:`set_enabled` ``(False)``) turns the compiled loop off;
+- a failed build (no compiler, no ninja, a compile error) falls back with one warning.
+
+The library is compiled once per environment with ``torch.utils.cpp_extension.load`` (about 15 s
+on one core) under ``$HDBENCH_HOME/torch_extensions`` (default ``~/.cache/hdbench``), in a folder
+named by Python, torch and C++ ABI so that environments never share a binary
+(``TORCH_EXTENSIONS_DIR`` overrides the root); ninja rebuilds it when ``_loop.cpp`` changes.
+torch's file lock makes concurrent first builds (threads, processes, engine workers) safe: one
+compiles, the others wait and load its result; a lock left by a killed build is removed after
+:data:`STALE_LOCK_SECONDS`. Later processes only load it (a ninja up-to-date check, ~0.1 s).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("_loop.cpp")
+NAME = "hdbench_core_loop"
+# -O3 without -march: the elementwise passes are cloned per ISA inside the source. No fast-math:
+# -ffp-contract=off keeps clones bit-identical; -fno-trapping-math lets selects vectorise (as
+# torch's own build).
+CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
+ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3}  # softplus: PyTorch loop
+
+STALE_LOCK_SECONDS = 600  # a build takes well under a minute
+
+_lock = threading.Lock()
+_state: dict = {"loaded": False, "ops": None, "error": None, "build_seconds": None}
+_enabled = True
+
+
+def build_directory() -> Path:
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if root is None:
+        home = os.environ.get("HDBENCH_HOME") or Path.home() / ".cache" / "hdbench"
+        root = Path(home) / "torch_extensions"
+    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
+    tag = (f"py{sys.version_info.major}{sys.version_info.minor}-torch{torch.__version__}-abi{abi}"
+           .replace("+", "_"))
+    return Path(root) / tag / NAME
+
+
+def disabled_by_environment() -> bool:
+    return os.environ.get("HDBENCH_NO_EXTENSION", "").strip() not in ("", "0")
+
+
+def set_enabled(flag: bool) -> bool:
+    """Use the compiled loop when available (True, the default) or always the PyTorch loop;
+    returns the previous setting."""
+    global _enabled
+    previous, _enabled = _enabled, bool(flag)
+    return previous
+
+
+def _load():
+    from torch.utils import cpp_extension
+
+    directory = build_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = directory / "lock"  # torch's FileBaton waits forever on a lock a killed build left
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            lock.unlink()
+    except FileNotFoundError:
+        pass
+    start = time.perf_counter()
+    cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS,
+                       build_directory=str(directory), is_python_module=False, verbose=False)
+    _state["build_seconds"] = time.perf_counter() - start
+    return torch.ops.hdbench_core
+
+
+def ops():
+    """The compiled loop's operators, or None (disabled, or the build failed: warned once)."""
+    if not _enabled or disabled_by_environment():
+        return None
+    if not _state["loaded"]:
+        with _lock:
+            if not _state["loaded"]:
+                try:
+                    _state["ops"] = _load()
+                except Exception as error:  # no compiler or ninja, compile or load error
+                    reason = next((line.strip() for line in str(error).splitlines()
+                                   if line.strip()), type(error).__name__)
+                    _state["error"] = f"{type(error).__name__}: {reason}"
+                    warnings.warn(f"hdbench: compiled integration loop unavailable, using the "
+                                  f"PyTorch loop ({_state['error'][:200]})", RuntimeWarning,
+                                  stacklevel=3)
+                _state["loaded"] = True
+    return _state["ops"]
+
+
+def for_call(activation: str, tensor: torch.Tensor):
+    """The operators if this call can use them (CPU, float32/64, a compiled activation)."""
+    if (activation not in ACTIVATIONS or tensor.device.type != "cpu"
+            or tensor.dtype not in (torch.float32, torch.float64)):
+        return None
+    return ops()
+
+
+def status() -> dict:
+    """Whether the compiled loop is in use, and why not; the last load's seconds (a build or an
+    up-to-date check)."""
+    loaded = ops()
+    return {"available": loaded is not None, "enabled": _enabled,
+            "disabled_by_environment": disabled_by_environment(), "error": _state["error"],
+            "load_seconds": _state["build_seconds"], "build_directory": str(build_directory()),
+            "direct_blas": bool(loaded.direct_blas(0)) if loaded is not None else None}
