@@ -351,17 +351,34 @@ bool use_blas() {
   return ok;
 }
 
-// C = A B + beta C for contiguous row-major [m, k] / [k, n] / [m, n] tensors (views).
-template <typename T>
-void product(const at::Tensor& A, const at::Tensor& B, T beta, at::Tensor& C) {
+// C = A B + beta C for contiguous row-major [m, k] / [k, n] / [m, n] matrices: BLAS on the
+// pointers, or ATen on tensor views (``A()`` builds the view only then).
+template <typename T, typename ViewA>
+void product(ViewA A, const at::Tensor& B, T beta, at::Tensor& C, int64_t m, const T* A_p) {
+  const int64_t k = B.size(0), n = B.size(1);
   if (use_blas<T>()) {
-    const int64_t m = A.size(0), k = A.size(1), n = B.size(1);
-    blas_gemm<T>(m, n, k, A.const_data_ptr<T>(), k, B.const_data_ptr<T>(), n, beta,
-                 C.mutable_data_ptr<T>(), n);
+    blas_gemm<T>(m, n, k, A_p, k, B.const_data_ptr<T>(), n, beta, C.mutable_data_ptr<T>(), n);
   } else if (beta == T(0)) {
-    at::mm_out(C, A, B);
+    at::mm_out(C, A(), B);
   } else {
-    at::addmm_out(C, C, A, B, beta, 1);
+    at::addmm_out(C, C, A(), B, beta, 1);
+  }
+}
+
+// Rows scattered in memory (e.g. one step of a [B, T, N] tensor) defeat the hardware prefetcher:
+// ask for them one product ahead of their use.
+template <bool WRITE, typename T>
+void prefetch_rows(const T* p, int64_t rows, int64_t ld, int64_t n) {
+  if (ld == n) return;  // contiguous: the hardware prefetcher copes
+  for (int64_t b = 0; b < rows; ++b) {
+    const char* r = reinterpret_cast<const char*>(p + b * ld);
+    for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(T)); off += 64) {
+      if constexpr (WRITE) {
+        __builtin_prefetch(r + off, 1, 3);
+      } else {
+        __builtin_prefetch(r + off, 0, 3);
+      }
+    }
   }
 }
 
@@ -473,11 +490,15 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < N; ++j) u_p[b * N + j] *= leak_p[j];
     }
-    product<T>(Ha.select(0, row(i - 1)), Wa_t, step_beta, u);
     if (drive) {
       a.d = drive->const_data_ptr<T>() + ((i - 1) / k) * drive->stride(0);
       a.ld_d = drive->stride(1);
+      if ((i - 1) % k == 0) prefetch_rows<false>(a.d, B, a.ld_d, N);
     }
+    if (i % k == 0) prefetch_rows<true>(out.mutable_data_ptr<T>() + (i / k - 1) * out.stride(1),
+                                        B, out.stride(0), N);
+    product<T>([&] { return Ha.select(0, row(i - 1)); }, Wa_t, step_beta, u, B,
+               Ha_p + row(i - 1) * B * K);
     if (state_noise) {
       a.sn = state_noise->const_data_ptr<T>() + (i - 1) * B * N;
       a.ld_sn = N;
@@ -539,9 +560,9 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, cons
     a.G = G_p + i * G.stride(0);
     a.coef = (first <= i && i <= last ? coef_in : coef_out).const_data_ptr<T>();
     a.p = P_p + i * B * N;
+    if (a.e) prefetch_rows<false>(a.e, B, a.ld_e, N);
     if (i < S1 - 1) {
-      const at::Tensor pn = P.select(0, i + 1);
-      product<T>(pn, W, T(0), gh);
+      product<T>([&] { return P.select(0, i + 1); }, W, T(0), gh, B, P_p + (i + 1) * B * N);
       a.pn = P_p + (i + 1) * B * N;
     } else {
       a.pn = nullptr;

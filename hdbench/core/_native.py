@@ -82,6 +82,18 @@ def _load():
     return torch.ops.hdbench_core
 
 
+def _summary(error: Exception) -> str:
+    """One line of a build error: its first line and the compiler's first complaint."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    first = lines[0].split(": [", 1)[0]  # torch: "Error building extension 'x': [1/2] <command>"
+    detail = next((line for line in lines[1:] if "error" in line.lower()
+                   or "not found" in line.lower()), None)
+    text = first if detail is None else f"{first}: {detail}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def ops():
     """The compiled loop's operators, or None (disabled, or the build failed: warned once)."""
     if not _enabled or disabled_by_environment():
@@ -92,12 +104,10 @@ def ops():
                 try:
                     _state["ops"] = _load()
                 except Exception as error:  # no compiler or ninja, compile or load error
-                    reason = next((line.strip() for line in str(error).splitlines()
-                                   if line.strip()), type(error).__name__)
-                    _state["error"] = f"{type(error).__name__}: {reason}"
+                    _state["error"] = f"{type(error).__name__}: {error}"
                     warnings.warn(f"hdbench: compiled integration loop unavailable, using the "
-                                  f"PyTorch loop ({_state['error'][:200]})", RuntimeWarning,
-                                  stacklevel=3)
+                                  f"PyTorch loop ({_summary(error)}; HDBENCH_NO_EXTENSION=1 "
+                                  f"skips the build)", RuntimeWarning, stacklevel=4)
                 _state["loaded"] = True
     return _state["ops"]
 

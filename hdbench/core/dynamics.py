@@ -386,7 +386,8 @@ def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, 
     K = N if input_weight is None else N + D + (input_bias is not None)
     Ha = drive.new_empty((S + 1, B, K)) if for_backward else _workspace(2, (2, B, K), drive)
     if input_weight is None:
-        Wa, drive_steps, inputs = W_eff, _unit_stride(_by_step(drive)), None
+        # the drive is read in place, [B, T, N] or not (see backward_loop's grad_rates)
+        Wa, drive_steps, inputs = W_eff, _unit_stride(drive).transpose(0, 1), None
     else:
         columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
         Wa, drive_steps, inputs = torch.cat(columns, dim=1), None, drive
