@@ -9,6 +9,10 @@
 - ``TrainingUpdate``: one update of the default CTRNN training run (100 trials x 500 steps,
   rate noise, masked MSE + rate penalty, clipping, AdamW); target: 5000 updates <= 8 min.
 
+The core runs its compiled loop when it builds (``hdbench.core._native``; set
+``HDBENCH_NO_EXTENSION=1`` to time the PyTorch loop); ``python -m benchmarks.compare_core`` times
+both.
+
 Timings use process CPU time on one torch thread: on a shared 2-core machine wall time of the
 same code swings 2-3x, CPU time a few percent.
 """

@@ -9,12 +9,15 @@ In one process, float32, one torch thread, interleaved, best of N:
 - **naive**: the per-step loop a user writes (``x[:, t] @ U.T``, ``torch.tanh``, autograd);
 - **nn.RNN**: ``torch.nn.RNN`` (tanh) of the same size, the built-in C++ loop;
 - **core**: :func:`hdbench.core.integrate` with the inputs folded into the recurrent product
-  (``input_weight``), and **core, dense drive** with the drive ``x Uᵀ + b`` formed first.
+  (``input_weight``), and **core, dense drive** with the drive ``x Uᵀ + b`` formed first; each
+  with the compiled loop (``hdbench/core/_loop.cpp``, when it builds) and, as **PyTorch loop**,
+  with the fallback loop in Python.
 
 All of them map inputs ``[B, T, 3]`` to rates ``[B, T, N]`` (retanh for naive and the core);
 "fwd+bwd" adds ``rates.square().mean().backward()``. Ratios are against the floor, nn.RNN and
 naive of the same shape. Finally it times one full default CTRNN training update (the trainer's
-code path: trials, noisy forward, loss, backward, clipping, AdamW) and extrapolates to 5000.
+code path: trials, noisy forward, loss, backward, clipping, AdamW), with either loop, and
+extrapolates to 5000.
 
 Times are process CPU time by default, which on a shared machine is far steadier than wall time
 (with one thread they agree when the machine is idle); ``--wall`` uses wall time.
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from hdbench.core import integrate
+from hdbench.core import _native, integrate
 from hdbench.core.allocator import keep_large_allocations
 
 DEFAULT_CASES = [(100, 100, 500), (64, 100, 500), (1, 100, 500), (512, 100, 500),
@@ -93,8 +96,21 @@ class Case:
         return integrate(drive, self.W, self.a0, ALPHA, W_mask=self.mask)
 
 
+def _pytorch_loop(method):
+    """``method`` with the core's fallback (Python) loop; the backward follows the forward's."""
+    def run(case):
+        previous = _native.set_enabled(False)
+        try:
+            return method(case)
+        finally:
+            _native.set_enabled(previous)
+    return run
+
+
 METHODS = {"naive": Case.naive, "nn.RNN": Case.nn_rnn, "core": Case.core,
-           "core, dense drive": Case.core_dense}
+           "core, PyTorch loop": _pytorch_loop(Case.core),
+           "core, dense drive": Case.core_dense,
+           "core, dense, PyTorch": _pytorch_loop(Case.core_dense)}
 
 
 def _forward(method):
@@ -138,7 +154,7 @@ def measure_cases(cases, repeats: int, clock) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"{'shape':<20} {'method':<18} {'fwd ms':>8} {'xfloor':>7} {'xRNN':>6} "
+    header = (f"{'shape':<20} {'method':<20} {'fwd ms':>8} {'xfloor':>7} {'xRNN':>6} "
               f"{'xnaive':>6}   {'f+b ms':>8} {'xfloor':>7} {'xRNN':>6} {'xnaive':>6}")
     print(header)
     print("-" * len(header))
@@ -150,17 +166,26 @@ def print_table(rows: list[dict]) -> None:
         for mode in ("fwd", "fwd+bwd"):
             cells.append(f"{row[mode] * 1e3:8.2f} {row[f'{mode}/floor']:7.2f} "
                          f"{row[f'{mode}/nn.RNN']:6.2f} {row[f'{mode}/naive']:6.2f}")
-        print(f"{label:<20} {row['method']:<18} {cells[0]}   {cells[1]}")
+        print(f"{label:<20} {row['method']:<20} {cells[0]}   {cells[1]}")
 
 
-def measure_training_update(updates: int, clock) -> dict:
+def measure_training_update(updates: int, clock, compiled: bool = True) -> dict:
     """Default CTRNN training (``hdbench.training.trainer.train``), timed along its own code path.
 
     ``per_update``: the difference between runs stopped after ``1 + updates`` and after 1 update
     (setup and the final checkpoint cancel out), divided by ``updates``. ``validation``: one
     validation pass (the run does one every ``val_every`` updates). ``steps``: seconds of each
-    update of the loop body alone (``bench_core._TrainingUpdate``).
+    update of the loop body alone (``bench_core._TrainingUpdate``). ``compiled``: the core's
+    compiled loop (when available) or its PyTorch loop.
     """
+    previous = _native.set_enabled(compiled)
+    try:
+        return _measure_training_update(updates, clock)
+    finally:
+        _native.set_enabled(previous)
+
+
+def _measure_training_update(updates: int, clock) -> dict:
     from hdbench.training import trainer
     from hdbench.training.config import TrainConfig
 
@@ -209,18 +234,23 @@ def main(argv=None) -> None:
     repeats = 3 if args.quick else 7 if args.full else 5
     print(f"torch {torch.__version__}, 1 thread, float32, best of {repeats}, "
           f"{'wall' if args.wall else 'process CPU'} time; naive and core use retanh")
+    status = _native.status()
+    print("compiled loop: " + ("available" if status["available"] else
+                               f"UNAVAILABLE ({status['error'] or 'disabled'}); 'core' rows use "
+                               f"the PyTorch loop too"))
     print_table(measure_cases(cases, repeats, clock))
 
     updates = 3 if args.quick else 10 if args.full else 5
-    t = measure_training_update(updates, clock)
-    total = 5000 * t["per_update"] + 5000 // t["val_every"] * t["validation"]
-    print(f"\nDefault CTRNN training (B=100, N=100, T=500, noise 0.1, AdamW), trainer.train: "
-          f"{t['per_update'] * 1e3:.1f} ms per update (difference of runs of 1 and "
-          f"{1 + updates} updates); loop body alone: best {min(t['steps']) * 1e3:.1f} ms, "
-          f"median {statistics.median(t['steps']) * 1e3:.1f} ms.\n"
-          f"5000 updates ~ {5000 * t['per_update'] / 60:.1f} min, plus validation every "
-          f"{t['val_every']} updates ({t['validation']:.2f} s each) = {total / 60:.1f} min "
-          f"(target <= 8 min).")
+    print("\nDefault CTRNN training (B=100, N=100, T=500, noise 0.1, AdamW), trainer.train "
+          f"(per update: difference of runs of 1 and {1 + updates} updates), target <= 8 min:")
+    for compiled in (True, False):
+        t = measure_training_update(updates, clock, compiled)
+        total = 5000 * t["per_update"] + 5000 // t["val_every"] * t["validation"]
+        print(f"  {'compiled loop' if compiled else 'PyTorch loop':<14} "
+              f"{t['per_update'] * 1e3:6.1f} ms per update; loop body alone: best "
+              f"{min(t['steps']) * 1e3:.1f} ms, median {statistics.median(t['steps']) * 1e3:.1f} "
+              f"ms; 5000 updates ~ {5000 * t['per_update'] / 60:.1f} min, plus validation every "
+              f"{t['val_every']} updates ({t['validation']:.2f} s each) = {total / 60:.1f} min")
 
 
 if __name__ == "__main__":
