@@ -532,17 +532,32 @@ void forward_loop(at::Tensor u, at::Tensor Wa_t, at::Tensor Ha, std::optional<at
 
 // ------------------------------------------------------------------------------ backward
 
+// Steps i = S..stop of the BPTT (dynamics._RateDynamics): P_i from P_{i+1} (see grad_rows). P
+// holds all S + 1 rows, or is a ring of 2 (row i % 2) when only the weight gradient and P_0
+// (the initial state's, left in row 0) are wanted. With Ha, the weight gradient is accumulated on
+// the way, grad_Wa += P_iᵀ [h_{i−1}, x, 1] for i >= 1, while P_i is still in the cache.
 template <typename T>
 void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, const at::Tensor& grad,
                    const at::Tensor& coef_out, const at::Tensor& coef_in, const at::Tensor& leak,
-                   int64_t first, int64_t last, int64_t act, int64_t k, int64_t stop) {
-  const int64_t S1 = P.size(0), B = P.size(1), N = P.size(2);
+                   int64_t first, int64_t last, int64_t act, int64_t k, int64_t stop,
+                   const std::optional<at::Tensor>& Ha, const std::optional<at::Tensor>& grad_Wa) {
+  const int64_t S1 = G.size(0), B = P.size(1), N = P.size(2);
+  const bool ring = P.size(0) < S1;
   TORCH_CHECK(P.is_contiguous() && W.is_contiguous(), "P and W must be contiguous");
-  TORCH_CHECK(G.size(0) == S1 && G.size(1) == B, "G must be [S + 1, B, N]");
+  TORCH_CHECK(ring ? P.size(0) == 2 : P.size(0) == S1, "P must have 2 or S + 1 rows");
+  TORCH_CHECK(G.size(1) == B, "G must be [S + 1, B, N]");
   check_rows(G, "G", N);
   check_rows(grad, "grad", N);
   TORCH_CHECK(coef_out.is_contiguous() && coef_in.is_contiguous() && leak.is_contiguous(),
               "coef and leak must be contiguous");
+  TORCH_CHECK(Ha.has_value() == grad_Wa.has_value(), "Ha and grad_Wa go together");
+  int64_t K = 0;
+  if (Ha) {
+    K = Ha->size(2);
+    TORCH_CHECK(Ha->is_contiguous() && Ha->size(0) == S1 && Ha->size(1) == B, "bad Ha");
+    TORCH_CHECK(grad_Wa->is_contiguous() && grad_Wa->size(0) == N && grad_Wa->size(1) == K,
+                "grad_Wa must be [N, K]");
+  }
   at::Tensor gh = at::empty({B, N}, P.options());
   GradArgs<T> a{};
   a.B = B;
@@ -554,32 +569,47 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, cons
   T* const P_p = P.mutable_data_ptr<T>();
   const T* const G_p = G.const_data_ptr<T>();
   const T* const grad_p = grad.const_data_ptr<T>();
+  auto row = [&](int64_t i) { return ring ? i % 2 : i; };
   for (int64_t i = S1 - 1; i >= stop; --i) {
     const bool has_e = i > 0 && i % k == 0;
     a.e = has_e ? grad_p + (i / k - 1) * grad.stride(0) : nullptr;
     a.G = G_p + i * G.stride(0);
     a.coef = (first <= i && i <= last ? coef_in : coef_out).const_data_ptr<T>();
-    a.p = P_p + i * B * N;
+    a.p = P_p + row(i) * B * N;
     if (a.e) prefetch_rows<false>(a.e, B, a.ld_e, N);
     if (i < S1 - 1) {
-      product<T>([&] { return P.select(0, i + 1); }, W, T(0), gh, B, P_p + (i + 1) * B * N);
-      a.pn = P_p + (i + 1) * B * N;
+      const int64_t r = row(i + 1);
+      product<T>([&] { return P.select(0, r); }, W, T(0), gh, B, P_p + r * B * N);
+      a.pn = P_p + r * B * N;
     } else {
       a.pn = nullptr;
     }
     grad_pass(a, act);
+    if (Ha && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
+      const T* h = Ha->const_data_ptr<T>() + (i - 1) * B * K;
+      if (use_blas<T>()) {
+        const T one = 1;
+        Blas<T>::gemm("N", "T", &K, &N, &B, &one, h, &K, a.p, &N, &one,
+                      grad_Wa->mutable_data_ptr<T>(), &K);
+      } else {
+        at::Tensor out = *grad_Wa;
+        at::addmm_out(out, out, P.select(0, row(i)).t(), Ha->select(0, i - 1));
+      }
+    }
   }
 }
 
 void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, at::Tensor grad, at::Tensor coef_out,
                    at::Tensor coef_in, at::Tensor leak, int64_t first, int64_t last, int64_t act,
-                   int64_t substeps, int64_t stop) {
+                   int64_t substeps, int64_t stop, std::optional<at::Tensor> Ha,
+                   std::optional<at::Tensor> grad_Wa) {
   TORCH_CHECK(P.device().is_cpu(), "the compiled loop runs on the CPU only");
   if (P.scalar_type() == at::kFloat) {
-    backward_impl<float>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps, stop);
+    backward_impl<float>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps, stop,
+                         Ha, grad_Wa);
   } else if (P.scalar_type() == at::kDouble) {
     backward_impl<double>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps,
-                          stop);
+                          stop, Ha, grad_Wa);
   } else {
     TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
   }

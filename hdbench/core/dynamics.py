@@ -437,10 +437,16 @@ class _RateDynamics(torch.autograd.Function):
         # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
         dense_grad = input_weight is None and ctx.needs_input_grad[0]
         if ctx.ext is not None:
-            P = Ha.new_empty((S1, B, N)) if dense_grad else _workspace(2, (S1, B, N), Ha)
+            # the weight gradient is accumulated inside the loop; P is kept whole only for the
+            # drive's (or inputs') gradient, else a ring of 2 rows (P_0 ends in row 0)
+            weights = any(ctx.needs_input_grad[i] for i in (1, 3, 4))
+            grad_Wa = Ha.new_zeros((N, K)) if weights else None
+            shape = (S1 if ctx.needs_input_grad[0] else 2, B, N)
+            P = Ha.new_empty(shape) if dense_grad else _workspace(2, shape, Ha)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
-                               ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1)
-            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
+                               ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
+                               Ha if weights else None, grad_Wa)
+            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa)
         slope = _slope(ctx.activation, H if G is None else G, step,
                        _workspace(0, (S1, B, N), Ha))
         if window is not None:
@@ -468,12 +474,14 @@ class _RateDynamics(torch.autograd.Function):
         return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
 
     @staticmethod
-    def _gradients(ctx, P, Ha, input_weight, step, B, N, K):
-        """The gradients of the inputs of :meth:`forward` from ``P`` (see the class)."""
+    def _gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa=None):
+        """The gradients of the inputs of :meth:`forward` from ``P`` (see the class) and, if not
+        given, ``grad_Wa``."""
         k = ctx.substeps
         grads = [None] * 13
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
-            grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
+            if grad_Wa is None:
+                grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
             grads[1] = grad_Wa[:, :N]
             if input_weight is not None:
                 D = input_weight.shape[1]
@@ -491,8 +499,10 @@ class _RateDynamics(torch.autograd.Function):
         return tuple(grads)
 
 
-def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop):
-    """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]``.
+def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop,
+                       Ha=None, grad_Wa=None):
+    """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]`` (or a
+    ring of 2 rows) and, with ``Ha``, accumulates the weight gradient into ``grad_Wa``.
 
     The slope ``s f'(a)`` is formed inside the loop from ``G`` (g(κa) per internal step, or the
     rates where they equal it): coef is 4s for the tanh family, s otherwise, and 0 for units
@@ -505,11 +515,11 @@ def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, s
     keep, first, last = _window_args(window, N, P)
     if window is not None:
         coef_in.index_fill_(0, window[0], 0.0)
-    # grad_rates is read in place, [B, T, N] or not: a transposing copy costs far more than the
-    # scattered rows (cf. _by_step)
+    # grad_rates is read in place, [B, T, N] or not: its scattered rows (prefetched) cost about
+    # what a transposing copy (cf. _by_step) would, without the copy's 20 MB at the Cueva shape
     ext.backward_loop(P, G, W_eff.contiguous(), _unit_stride(grad_rates).transpose(0, 1), coef_out,
                       coef_in, _unit_vector(1.0 - step, N, P), first, last,
-                      _native.ACTIVATIONS[activation], substeps, stop)
+                      _native.ACTIVATIONS[activation], substeps, stop, Ha, grad_Wa)
 
 
 def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
