@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import hdbench.core.dynamics as dynamics
 import hdbench.models.ctrnn as ctrnn
 from hdbench.core import ACTIVATIONS, _native, integrate, integrate_autograd
 from hdbench.errors import HdbenchError
@@ -335,6 +336,25 @@ def test_wider_networks_agree_with_the_reference(activation, inputs):
     for grad, expected in zip(torch.autograd.grad((got * weights).sum(), args),
                               torch.autograd.grad((want * weights).sum(), args), strict=True):
         torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_weight_gradient_in_one_product_after_the_loop(monkeypatch):
+    """Large networks form dL/d[W, U, b] after the BPTT loop instead of inside it."""
+    x, W, a0, U, b = _case(15, inputs=True, bias=True, batch_a0=True)
+    fast = _fn(integrate, 0.3, U, b, 2, activation="tanh", substeps=2, noise_std=0.1)
+    args = _inputs(x, W, a0, U, b)
+    fixed_inputs = (x.detach(), W, a0, U, b)  # no gradient for x: P need not be kept whole
+
+    def weight_grads():
+        return torch.autograd.grad(fast(*fixed_inputs).square().sum(), (W, U, b))
+
+    want = weight_grads()
+    with monkeypatch.context() as patch:
+        patch.setattr(dynamics, "_FUSED_WEIGHT_GRADIENT_BYTES", 0)
+        assert torch.autograd.gradcheck(fast, args)
+        got = weight_grads()
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64])

@@ -405,6 +405,11 @@ def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, 
     return rates, Ha, G, preacts
 
 
+# Largest weight gradient [N, N + inputs] accumulated step by step in the compiled BPTT: beyond
+# the L2 cache each step's rank-B update streams it through memory (N = 1000: 1.25x slower).
+_FUSED_WEIGHT_GRADIENT_BYTES = 1 << 19
+
+
 class _RateDynamics(torch.autograd.Function):
     """Forward loop without a graph; BPTT by hand (ecosystem.md §3.5).
 
@@ -437,15 +442,18 @@ class _RateDynamics(torch.autograd.Function):
         # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
         dense_grad = input_weight is None and ctx.needs_input_grad[0]
         if ctx.ext is not None:
-            # the weight gradient is accumulated inside the loop; P is kept whole only for the
-            # drive's (or inputs') gradient, else a ring of 2 rows (P_0 ends in row 0)
+            # A cache-sized weight gradient is accumulated inside the loop, while P_i is hot (a
+            # larger one is one GEMM after it); P is kept whole only for that GEMM and the
+            # drive's (or inputs') gradient, else it is a ring of 2 rows (P_0 ends in row 0).
             weights = any(ctx.needs_input_grad[i] for i in (1, 3, 4))
-            grad_Wa = Ha.new_zeros((N, K)) if weights else None
-            shape = (S1 if ctx.needs_input_grad[0] else 2, B, N)
+            fused = weights and N * K * Ha.element_size() <= _FUSED_WEIGHT_GRADIENT_BYTES
+            grad_Wa = Ha.new_zeros((N, K)) if fused else None
+            whole = ctx.needs_input_grad[0] or (weights and not fused)
+            shape = (S1 if whole else 2, B, N)
             P = Ha.new_empty(shape) if dense_grad else _workspace(2, shape, Ha)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
                                ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
-                               Ha if weights else None, grad_Wa)
+                               Ha if fused else None, grad_Wa)
             return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa)
         slope = _slope(ctx.activation, H if G is None else G, step,
                        _workspace(0, (S1, B, N), Ha))
