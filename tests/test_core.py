@@ -3,6 +3,8 @@
 Every test runs twice: with the compiled loops (``_loop.cpp``) and with the PyTorch loops.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -403,3 +405,13 @@ def test_a_failed_build_falls_back_with_one_warning(monkeypatch):
     assert "more compiler output" not in str(caught[0].message)
     torch.testing.assert_close(first, integrate_autograd(drive, W, a0, 0.3))
     assert _native.status()["available"] is False
+
+
+def test_pip_installed_ninja_is_put_on_path(monkeypatch):
+    ninja = pytest.importorskip("ninja")
+    from hdbench.core import _native
+
+    monkeypatch.setattr(_native.shutil, "which", lambda name: None)
+    monkeypatch.setenv("PATH", "/nowhere")
+    _native._ninja_on_path()
+    assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR

@@ -18,6 +18,7 @@ compiles, the others wait and load its result; a lock left by a killed build is 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -64,9 +65,22 @@ def set_enabled(flag: bool) -> bool:
     return previous
 
 
+def _ninja_on_path() -> None:
+    """torch calls ``ninja`` by name: put the pip-installed one on PATH when the environment's
+    bin folder is not there (a venv used without activation)."""
+    if shutil.which("ninja") is not None:
+        return
+    try:
+        import ninja
+    except ImportError:
+        return  # the build fails with torch's message and the PyTorch loop is used
+    os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
 def _load():
     from torch.utils import cpp_extension
 
+    _ninja_on_path()
     directory = build_directory()
     directory.mkdir(parents=True, exist_ok=True)
     lock = directory / "lock"  # torch's FileBaton waits forever on a lock a killed build left
