@@ -257,6 +257,21 @@ def test_sparse_figure_is_tolerant_of_extra_measures():
 # -- determinism --------------------------------------------------------------------------------
 
 
+def test_svg_clip_paths_are_named_by_order_of_use():
+    from hdbench.figures.style import _number_clip_paths
+
+    # The same figure with its clip rectangles hashed from bounds a few ulps apart.
+    def svg(a, b):
+        return (f'<path clip-path="url(#{a})"/><path clip-path="url(#{b})"/>'
+                f'<path clip-path="url(#{a})"/><defs><clipPath id="{b}"/>'
+                f'<clipPath id="{a}"/></defs>').encode()
+
+    one = _number_clip_paths(svg("p0123456789", "pabcdefabcd"))
+    other = _number_clip_paths(svg("p5408f941d4", "p84d24c99aa"))
+    assert one == other
+    assert one.count(b"url(#clip0)") == 2 and b'<clipPath id="clip1"/>' in one
+
+
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_same_data_same_bytes(systems, fmt):
     def render(build):

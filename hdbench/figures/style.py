@@ -180,7 +180,25 @@ def figure_bytes(fig, fmt: str) -> bytes:
     with mpl.rc_context({"svg.hashsalt": RC["svg.hashsalt"]}):
         fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt], dpi=RC["savefig.dpi"],
                     facecolor="white")
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    return _number_clip_paths(data) if fmt == "svg" else data
+
+
+_CLIP_ID = re.compile(rb"url\(#(p[0-9a-f]{10})\)")
+
+
+def _number_clip_paths(svg: bytes) -> bytes:
+    """Name the SVG's clip paths clip0, clip1, … in order of first use.
+
+    matplotlib names a clip rectangle by a hash of its float bounds, and constrained layout
+    can place the same axes a few ulps apart from one figure to the next (the drawn
+    coordinates, printed to 6 decimals, are equal); the names would then differ.
+    """
+    names = {old: f"clip{k}".encode() for k, old in
+             enumerate(dict.fromkeys(_CLIP_ID.findall(svg)))}
+    if not names:
+        return svg
+    return re.sub(rb"\b(" + b"|".join(names) + rb")\b", lambda m: names[m.group(1)], svg)
 
 
 def save_figure(fig, path, formats=("png",)) -> list[Path]:
