@@ -99,11 +99,8 @@ class Case:
 def _pytorch_loop(method):
     """``method`` with the core's fallback (Python) loop; the backward follows the forward's."""
     def run(case):
-        previous = _native.set_enabled(False)
-        try:
+        with _native.enabled(False):
             return method(case)
-        finally:
-            _native.set_enabled(previous)
     return run
 
 
@@ -178,11 +175,8 @@ def measure_training_update(updates: int, clock, compiled: bool = True) -> dict:
     update of the loop body alone (``bench_core._TrainingUpdate``). ``compiled``: the core's
     compiled loop (when available) or its PyTorch loop.
     """
-    previous = _native.set_enabled(compiled)
-    try:
+    with _native.enabled(compiled):
         return _measure_training_update(updates, clock)
-    finally:
-        _native.set_enabled(previous)
 
 
 def _measure_training_update(updates: int, clock) -> dict:

@@ -26,12 +26,10 @@ def loop(request, monkeypatch):
     """The loop under test: ``compiled`` skips where the extension is unavailable."""
     monkeypatch.delenv("HDBENCH_NO_EXTENSION", raising=False)
     compiled = request.param == "compiled"
-    previous = _native.set_enabled(compiled)
-    if compiled and _native.ops() is None:
-        _native.set_enabled(previous)
-        pytest.skip(f"compiled loop unavailable: {_native.status()['error']}")
-    yield request.param
-    _native.set_enabled(previous)
+    with _native.enabled(compiled):
+        if compiled and _native.ops() is None:
+            pytest.skip(f"compiled loop unavailable: {_native.status()['error']}")
+        yield request.param
 
 
 def _case(seed=0, *, inputs=False, bias=False, batch_a0=False, dtype=F64):
@@ -409,8 +407,6 @@ def test_a_failed_build_falls_back_with_one_warning(monkeypatch):
 
 def test_pip_installed_ninja_is_put_on_path(monkeypatch):
     ninja = pytest.importorskip("ninja")
-    from hdbench.core import _native
-
     monkeypatch.setattr(_native.shutil, "which", lambda name: None)
     monkeypatch.setenv("PATH", "/nowhere")
     _native._ninja_on_path()

@@ -17,6 +17,7 @@ compiles, the others wait and load its result; a lock left by a killed build is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -63,6 +64,16 @@ def set_enabled(flag: bool) -> bool:
     global _enabled
     previous, _enabled = _enabled, bool(flag)
     return previous
+
+
+@contextlib.contextmanager
+def enabled(flag: bool):
+    """:func:`set_enabled` for a ``with`` block; the previous setting comes back after it."""
+    previous = set_enabled(flag)
+    try:
+        yield
+    finally:
+        set_enabled(previous)
 
 
 def _ninja_on_path() -> None:
