@@ -11,7 +11,7 @@ import torch
 
 import hdbench.core.dynamics as dynamics
 import hdbench.models.ctrnn as ctrnn
-from hdbench.core import ACTIVATIONS, _native, integrate, integrate_autograd
+from hdbench.core import ACTIVATIONS, _native, integrate, integrate_autograd, readout
 from hdbench.errors import HdbenchError
 from hdbench.models import build
 from hdbench.system import Silence
@@ -411,3 +411,17 @@ def test_pip_installed_ninja_is_put_on_path(monkeypatch):
     monkeypatch.setenv("PATH", "/nowhere")
     _native._ninja_on_path()
     assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 7])
+def test_readout_gradients(n_outputs):
+    """The readout's hand-written backward: gradcheck, and autograd's matmul in float32."""
+    rates = torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    V = torch.randn(n_outputs, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(readout, (rates, V))
+    rates32, V32 = (t.detach().float().requires_grad_() for t in (rates, V))
+    grad = torch.randn(3, 5, n_outputs)
+    readout(rates32, V32).backward(grad)
+    want_rates, want_V = torch.autograd.grad(rates32 @ V32.T, (rates32, V32), grad)
+    torch.testing.assert_close(rates32.grad, want_rates)
+    torch.testing.assert_close(V32.grad, want_V)

@@ -44,6 +44,23 @@ def test_same_seed_same_trials_and_streams_are_disjoint():
     assert not np.allclose(a.inputs, c.inputs)
 
 
+def test_av_is_the_reset_ar1_process_of_the_spec():
+    """AV follows av_t = σ ε_t + φ av_{t−1}, reset to exactly 0 on frozen steps (+0.0, not −0.0),
+    with ε the first normal draws after θ0 (the stream the trials of every past run used)."""
+    spec = PRESETS["cueva-1x"]
+    tr = make_trials(spec, 6, seed=11)
+    rng = np.random.default_rng(11)
+    rng.uniform(size=6)
+    eps = rng.standard_normal((6, spec.n_steps))
+    frozen = tr.av == 0
+    want, previous = np.zeros_like(tr.av), np.zeros(6)
+    for t in range(spec.n_steps):
+        previous = np.where(frozen[:, t], 0.0, spec.sigma * eps[:, t] + spec.phi * previous)
+        want[:, t] = previous
+    assert want.tobytes() == tr.av.tobytes()
+    assert not np.signbit(tr.av[frozen]).any()
+
+
 def test_zero_av_stretches_only_in_first_half():
     tr = make_trials("cueva-1x", 200, seed=2)
     post = tr.av[:, 10:]

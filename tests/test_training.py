@@ -39,6 +39,31 @@ def test_normalized_error_by_hand():
     assert normalized_error(out2, tgt, np.array([[False, True, True]])) == 0.0
 
 
+def test_normalized_error_ignores_non_finite_masked_entries():
+    tgt = np.array([[[1.0, 0.0], [3.0, 0.0], [5.0, 1.0]]])
+    out = tgt.copy()
+    out[0, 0] = [np.nan, np.inf]
+    assert normalized_error(out, tgt, np.array([[False, True, True]])) == 0.0
+    assert np.isnan(normalized_error(out, tgt, np.array([[True, True, True]])))
+
+
+def test_normalized_error_matches_the_indexed_formula():
+    rng = np.random.default_rng(0)
+    out, tgt = rng.normal(size=(2, 7, 5, 2)), rng.normal(size=(2, 7, 5, 2))
+    mask = rng.random((2, 7, 5)) < 0.6
+    y, t = out[mask], tgt[mask]
+    expected = np.mean(((y - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0))
+    assert normalized_error(torch.as_tensor(out), torch.as_tensor(tgt),
+                            torch.as_tensor(mask)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_rate_penalty_gradient():
+    rates = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(rate_penalty, (rates,))
+    rate_penalty(rates).backward()
+    torch.testing.assert_close(rates.grad, 2 * rates.detach() / rates.numel())
+
+
 def test_cosine_schedule_ends_at_the_final_factor():
     cfg = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_final_factor=0.01, updates=11)
     assert _learning_rate(cfg, 0) == pytest.approx(1e-3)

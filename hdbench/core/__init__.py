@@ -6,5 +6,6 @@ See :func:`integrate`.
 """
 
 from hdbench.core.dynamics import ACTIVATIONS, activation_fn, integrate, integrate_autograd
+from hdbench.core.readout import readout
 
-__all__ = ["ACTIVATIONS", "activation_fn", "integrate", "integrate_autograd"]
+__all__ = ["ACTIVATIONS", "activation_fn", "integrate", "integrate_autograd", "readout"]

