@@ -2,9 +2,9 @@
 
 A subject (:class:`~hdbench.scoring.external.ExternalSubject` for ``path/to/file.py:factory``,
 :class:`~hdbench.scoring.external.PluginSubject` for an installed ``hdbench.models`` plugin,
-:class:`~hdbench.scoring.external.ActivitySubject` for an ``.npz`` of rates) goes through the
-leaderboard's machinery (:func:`hdbench.leaderboard.run_leaderboard` without a zoo): the same
-cache, ceilings, floors and normalisation, and its scores are stored like any other subject's.
+:class:`~hdbench.scoring.external.ActivitySubject` for an ``.npz`` of rates) is scored as a
+board of one row (:func:`hdbench.scoring.board.score_board`): the same runner, cache, ceilings,
+floors and normalisation as the leaderboard, its scores stored like any other subject's.
 :func:`score` then prints a table and writes ``scores.csv`` and ``scores.json``.
 """
 
@@ -18,15 +18,15 @@ from pathlib import Path
 
 from hdbench.atomic import atomic_write_text
 from hdbench.errors import HdbenchError
-from hdbench.scoring import QUICK_PROTOCOL, EvalProtocol, subject_key
+from hdbench.scoring import QUICK_PROTOCOL, EvalProtocol
 from hdbench.scoring.external import (
     ActivitySubject,
     ExternalSubject,
     PluginSubject,
     model_id_from,
-    parse_model_spec,
 )
-from hdbench.store import Store, jsonable
+from hdbench.store import jsonable
+from hdbench.user_models import parse_model_spec
 
 
 def protocol_for(quick: bool) -> EvalProtocol:
@@ -39,12 +39,9 @@ def model_subject(text: str, name: str | None = None):
     once here, so that a broken model fails before any job is planned."""
     text = str(text)
     if ".py:" not in text and ":" not in text and "/" not in text:
-        subject = PluginSubject.from_name(text)
-        subject.load()
-        return model_id_from(name or text), subject
+        return model_id_from(name or text), PluginSubject.from_name(text)
     given, path, factory = parse_model_spec(text)
     subject = ExternalSubject.from_file(path, factory)
-    subject.load()
     return model_id_from(name or given or path.stem), subject
 
 
@@ -67,73 +64,52 @@ def parse_references(values) -> list[str] | None:
 
 @dataclass
 class ScoreResult:
-    table: object  # per-benchmark rows (hdbench.leaderboard.COLUMNS)
+    table: object  # per-benchmark rows (hdbench.scoring.board.COLUMNS)
     summary: object  # family and overall aggregates
-    failures: list = field(default_factory=list)  # jobs that failed as a whole
+    report: object = None  # hdbench.scoring.runner.Report
     paths: dict = field(default_factory=dict)
 
-
-def _failed_rows(store: Store, model_id: str, subject, benches, protocol, table):
-    """Rows for benchmarks whose job ran but raised: raw NaN, the error as the note."""
-    from hdbench.leaderboard import COLUMNS
-
-    done = set(table["benchmark"])
-    key = subject_key(subject, protocol)
-    rows = []
-    for reference, reference_benches in benches.items():
-        for bench in reference_benches:
-            if bench.id in done:
-                continue
-            failure = store.read_failure(store.score_path(bench.id, bench.version, key))
-            message = (failure or {}).get("error", {}).get("message", "not scored")
-            rows.append({**dict.fromkeys(COLUMNS, math.nan), "model": model_id, "seed": 0,
-                         "reference": reference, "benchmark": bench.id,
-                         "version": bench.version, "family": bench.family,
-                         "higher_is_better": bench.higher_is_better,
-                         "note": f"failed: {message.splitlines()[0] if message else ''}"})
-    return rows
+    @property
+    def failures(self) -> list:
+        return self.report.failures if self.report is not None else []
 
 
-def score(model_id: str, subject, references=None, *, quick: bool = False, jobs: int = 1,
-          dask_scheduler: str | None = None, store=None, out_dir=None, progress: bool = True,
-          log: Callable[[str], None] = print) -> ScoreResult:
+def score(model_id: str, subject, references=None, *, quick: bool = False, out_dir=None,
+          log: Callable[[str], None] = print, **runner_options) -> ScoreResult:
     """Score one subject against ``references`` (default: every available circuit).
 
     Ceilings and floors come from the cache or are computed first. Writes ``scores.csv`` (tidy
-    rows under a provenance header, like ``leaderboard.csv``) and ``scores.json`` into
-    ``out_dir`` when given, and logs the table.
+    rows, a plain CSV like ``leaderboard.csv``) and ``scores.json`` (rows, aggregates and
+    provenance) into ``out_dir`` when given, and logs the table. ``runner_options`` are those
+    of :class:`~hdbench.scoring.runner.Runner` (``store``, ``jobs``, ``force``, ...). A
+    benchmark that failed is a row with the error as its note, and a failure in the report.
     """
-    import pandas as pd
+    from hdbench.atomic import check_out_dir
+    from hdbench.leaderboard import leaderboard_provenance, summarise
+    from hdbench.scoring.board import score_board
+    from hdbench.scoring.runner import Runner
 
-    from hdbench.leaderboard import (
-        leaderboard_provenance,
-        resolve_benchmarks,
-        resolve_references,
-        run_leaderboard,
-    )
-
-    store = store if isinstance(store, Store) else Store(store)
-    specs = resolve_references(references)
-    benches = resolve_benchmarks(None, specs)
-    protocol = protocol_for(quick)
-    outcome = run_leaderboard(zoo=(), references=specs, subjects=[(model_id, subject)],
-                              write=False, quick=quick, jobs=jobs,
-                              dask_scheduler=dask_scheduler, store=store, progress=progress,
-                              log=log)
-    table = outcome.table
-    failed = _failed_rows(store, model_id, subject, benches, protocol, table)
-    if failed:
-        table = pd.concat([table, pd.DataFrame(failed, columns=table.columns)],
-                          ignore_index=True)
-    table = table.sort_values(["reference", "benchmark"], ignore_index=True)
-    mine = outcome.summary[outcome.summary["model"] == model_id]
-    result = ScoreResult(table=table, summary=mine, failures=outcome.failures)
-    log(format_result(model_id, subject, table, mine))
     if out_dir is not None:
-        header = leaderboard_provenance(protocol, quick, specs, [], benches)
-        header.update(models=model_id, subject=subject.describe())
-        result.paths = write_result(out_dir, model_id, subject, table, mine, header)
+        out_dir = check_out_dir(out_dir)
+    runner = Runner(log=log, **runner_options)
+    protocol = protocol_for(quick)
+    board = score_board((), [(model_id, subject)], references, None, runner=runner,
+                        protocol=protocol)
+    if runner.dry_run:
+        runner.finish()
+        return ScoreResult(table=None, summary=None, report=runner.report)
+    table = board.table[board.table["model"] == model_id].sort_values(
+        ["reference", "benchmark"], ignore_index=True)
+    summary = summarise(table, board.benches)
+    result = ScoreResult(table=table, summary=summary, report=runner.report)
+    log(format_result(model_id, subject, table, summary))
+    if out_dir is not None:
+        header = leaderboard_provenance(protocol, quick, board.references, [model_id],
+                                        board.benches)
+        header.update(subject=subject.describe())
+        result.paths = write_result(out_dir, model_id, subject, table, summary, header)
         log(f"wrote {', '.join(str(p) for p in result.paths.values())}")
+    runner.finish()
     return result
 
 
@@ -163,15 +139,14 @@ def format_result(model_id: str, subject, table, summary) -> str:
 
 def write_result(out_dir, model_id: str, subject, table, summary, header: dict) -> dict:
     """``scores.csv`` and ``scores.json`` in ``out_dir`` (atomically)."""
-    from hdbench.leaderboard import render_csv
-
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise HdbenchError(f"cannot create output folder {out_dir}: {err.strerror}") from None
     paths = {"csv": out_dir / "scores.csv", "json": out_dir / "scores.json"}
-    atomic_write_text(paths["csv"], render_csv(table, header))
+    atomic_write_text(paths["csv"], table.to_csv(index=False, float_format="%.6g",
+                                                 lineterminator="\n"))
     record = {"model": model_id, "subject": {**subject.identity(), "label": subject.describe()},
               "provenance": header,
               "scores": table.to_dict(orient="records"),

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import os
 
-
-def _set_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
+from hdbench.cli_common import add_runner_options, positive_int, runner_options, set_threads
 
 
 def leaderboard_subjects(args, references) -> list:
@@ -43,7 +39,7 @@ def cmd_export_trials(args) -> int:
     from hdbench.byo import parse_references, protocol_for
     from hdbench.scoring.external import export_trials
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     info = export_trials(args.out, parse_references(args.reference) or _all_references(),
                          protocol_for(args.quick))
     blocks = ", ".join(f"{b['reference']} rows {b['start']}:{b['stop']} ({b['task']})"
@@ -55,20 +51,21 @@ def cmd_export_trials(args) -> int:
 def cmd_score(args) -> int:
     from hdbench.byo import activity_subject, model_subject, parse_references, score
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     references = parse_references(args.reference) or _all_references()
     if args.model:
         model_id, subject = model_subject(args.model, args.name)
     else:
         model_id, subject = activity_subject(args.activity, references, args.quick,
                                              args.weights_key, args.name)
-    out = args.out if args.out is not None else os.path.join("hdbench-scores", model_id)
-    result = score(model_id, subject, references, quick=args.quick, jobs=args.jobs,
-                   store=args.cache, out_dir=out, progress=not args.quiet)
+    out = args.out if args.out is not None else os.path.join(
+        "hdbench-scores", model_id, "quick" if args.quick else "full")
+    result = score(model_id, subject, references, quick=args.quick, out_dir=out,
+                   **runner_options(args))
     return 1 if result.failures else 0
 
 
-def add_commands(sub, positive_int) -> None:
+def add_commands(sub) -> None:
     """Add ``score`` and ``export-trials`` to the subcommand parser ``sub``."""
     p = sub.add_parser("export-trials", help="write the evaluation inputs a submitted model's "
                                              "activity must be computed on (.npz)")
@@ -96,11 +93,9 @@ def add_commands(sub, positive_int) -> None:
                    help="references to score against (default: all available)")
     p.add_argument("--quick", action="store_true",
                    help="the quick protocol (as hdbench leaderboard --quick)")
-    p.add_argument("--out", help="output folder (default hdbench-scores/<name>)")
-    p.add_argument("--cache", metavar="DIR",
-                   help="run cache (default $HDBENCH_HOME or ~/.cache/hdbench)")
-    p.add_argument("--jobs", type=positive_int, default=1,
-                   help="local worker processes (default 1: in-process)")
+    p.add_argument("--out", help="output folder (default hdbench-scores/<name>/quick or "
+                                 "/full)")
+    add_runner_options(p, "local worker processes (default 1: in-process)")
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_score)

@@ -6,6 +6,10 @@ writes them down (see :mod:`hdbench.store`), so concurrent workers can never cor
 A job that raises is returned as a failed :class:`JobResult` carrying the error's type, message
 and traceback; the other jobs go on.
 
+Workers die with the driver: each local worker watches the driver's process id and exits within
+:data:`WATCHDOG_PERIOD` seconds once it is gone (SIGKILL included), and the driver turns SIGTERM
+into an interrupt that shuts its workers down before it exits.
+
 Engines
 -------
 - ``n_jobs=1`` (default): one job after another in this process (no pickling; easiest to
@@ -20,10 +24,13 @@ Engines
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +39,8 @@ from typing import Any
 from hdbench.errors import HdbenchError
 
 DASK_CONNECT_TIMEOUT = "20s"
+WATCHDOG_PERIOD = 1.0  # seconds between a worker's checks that its driver is alive
+_watched: dict = {}
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,43 @@ def worker_info() -> dict:
     return info
 
 
-def execute(job: Job, single_thread: bool = False) -> JobResult:
-    """Run one job, turning any exception into a failed result (KeyboardInterrupt passes)."""
+def _driver_alive(pid: int) -> bool:
+    if os.getppid() == 1:  # re-parented to init: the process that started us is gone
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def watch_driver(pid: int, period: float = WATCHDOG_PERIOD) -> None:
+    """In a worker process: exit (``os._exit``) as soon as process ``pid`` is gone.
+
+    Started once per worker; a job still running is abandoned, since nobody is left to receive
+    its result (the driver stores results, workers never write).
+    """
+    if pid == os.getpid() or _watched.get("pid") == pid:
+        return
+
+    def loop():
+        while _driver_alive(pid):
+            time.sleep(period)
+        os._exit(3)
+
+    _watched["pid"] = pid
+    threading.Thread(target=loop, name="hdbench-driver-watchdog", daemon=True).start()
+
+
+def execute(job: Job, single_thread: bool = False, driver_pid: int | None = None) -> JobResult:
+    """Run one job, turning any exception into a failed result (KeyboardInterrupt passes).
+
+    ``driver_pid``: in a worker process, the driver to watch (:func:`watch_driver`).
+    """
+    if driver_pid is not None:
+        watch_driver(driver_pid)
     if single_thread:
         import torch
 
@@ -115,7 +159,38 @@ def _local(jobs: list[Job], n_jobs: int) -> Iterator[JobResult]:
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=min(n_jobs, len(jobs)), return_as="generator_unordered")
-    yield from parallel(delayed(execute)(job, True) for job in jobs)
+    driver = os.getpid()
+    try:
+        yield from parallel(delayed(execute)(job, True, driver) for job in jobs)
+    except BaseException:
+        _kill_local_workers()
+        raise
+
+
+def _kill_local_workers() -> None:
+    """Stop the local worker processes now (on an interrupt: no job is left to finish)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    with contextlib.suppress(Exception):
+        get_reusable_executor().shutdown(wait=False, kill_workers=True)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """In the main thread: SIGTERM raises KeyboardInterrupt, so that the driver shuts its
+    workers down and its ``finally`` blocks run (a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _dask(jobs: list[Job], address) -> Iterator[JobResult]:
@@ -149,8 +224,8 @@ def iter_jobs(jobs: Iterable[Job], n_jobs: int = 1, dask_scheduler: str | None =
     results = _dask(jobs, dask_scheduler) if dask_scheduler else _local(jobs, n_jobs)
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(jobs), desc=desc, unit="job", dynamic_ncols=True,
-              disable=None if progress else True) as bar:
+    with _sigterm_interrupts(), tqdm(total=len(jobs), desc=desc, unit="job", dynamic_ncols=True,
+                                     disable=None if progress else True) as bar:
         for result in results:
             bar.update(1)
             if not result.ok:

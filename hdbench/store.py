@@ -15,16 +15,21 @@ Layout::
                               traceback; removed when the job later succeeds
     scratch/<run-hash>/       a training job's private working directory (resumable after an
                               interruption); removed once the run is stored
+    locks/<job-key>.lock      held by the process computing that job (released by the OS when
+                              it dies): a second process waits for it instead of computing the
+                              same result or removing its scratch folder
 
-Keys: ``<run-hash>`` is :meth:`TrainConfig.run_hash` (config + package version); ``<subject-key>``
-hashes the subject's identity with the evaluation protocol; the benchmark version is part of
-the path. So changing a config, the package version, the protocol or a benchmark's version
-computes new results instead of reusing stale ones.
+Keys: ``<run-hash>`` is :meth:`TrainConfig.run_hash` (the config and the training components'
+versions, :mod:`hdbench.versions`); ``<subject-key>`` is
+:func:`hdbench.scoring.subjects.score_key` (the subject's identity and weights or behaviour,
+the reference's circuit version, the protocol and the measuring components' versions); the
+benchmark version is part of the path. So a changed config, code component, model, protocol or
+benchmark computes new results instead of reusing stale ones.
 
-Only the driver writes here (:mod:`hdbench.engine` workers return results, they never write),
-and every file is written atomically: an interrupted run leaves complete files or none, and the
-next run computes only what is missing. Failed jobs are recorded and, by default, retried on the
-next run.
+Only a driver writes here (:mod:`hdbench.engine` workers return results, they never write),
+under the job's lock, and every file is written atomically: an interrupted run leaves complete
+files or none, and the next run computes only what is missing. Failed jobs are recorded and, by
+default, retried on the next run.
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ from pathlib import Path
 from hdbench import __version__
 from hdbench.atomic import atomic_write_bytes, atomic_write_text
 from hdbench.errors import HdbenchError
+from hdbench.locks import ProcessLock
+from hdbench.runs import RUN_FILES
 
 SCHEMA = 1
-RUN_FILES = ("config.json", "model.pt", "history.csv", "metrics.json")
 
 
 def default_root() -> Path:
@@ -131,6 +137,10 @@ class Store:
 
     def scratch_dir(self, key: str) -> Path:
         return self.root / "scratch" / key
+
+    def lock(self, key: str, what: str = "") -> ProcessLock:
+        """The inter-process lock of job ``key`` (not yet acquired)."""
+        return ProcessLock(self.root / "locks" / f"{key}.lock", what or f"cache job {key}")
 
     # -- reading -----------------------------------------------------------------------------
     def _read_json(self, path: Path) -> dict | None:

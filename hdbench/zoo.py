@@ -3,49 +3,15 @@
 ``QUICK_ZOO`` is sized for ``hdbench leaderboard --quick`` (a few minutes on 2 cores from an empty
 cache); ``ZOO`` is the published leaderboard's. Checkpoints of trained zoo models are exported to
 ``<out>/zoo/<model-id>-seed<k>/`` (config.json, model.pt, history.csv, metrics.json, as written
-by :func:`hdbench.training.train`) and reused from there when their run hash matches.
+by :func:`hdbench.training.train`) and reused from there when they were made by today's code
+(their stored run hash matches; :mod:`hdbench.runs`).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from hdbench.errors import HdbenchError
 from hdbench.experiments.sparse_recordings import student_config as sparse_student_config
+from hdbench.scoring.board import ZooEntry
 from hdbench.training.config import TrainConfig
-
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    """One leaderboard model: an id, a training config, the seeds to train, trained or not.
-
-    An untrained entry (``trained=False``) is the network ``config`` builds at initialisation
-    (model, options and init seed); its training fields are ignored.
-    """
-
-    model_id: str
-    config: TrainConfig
-    seeds: tuple[int, ...] = (0,)
-    trained: bool = True
-    description: str = ""
-
-    def __post_init__(self):
-        if not _MODEL_ID.match(self.model_id):
-            raise HdbenchError(f"model id {self.model_id!r} must match {_MODEL_ID.pattern}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise HdbenchError(f"{self.model_id}: seeds must be distinct and non-empty; "
-                               f"got {self.seeds}")
-
-    def configs(self) -> list[tuple[int, TrainConfig]]:
-        """``(seed, config)`` per seed."""
-        return [(seed, self.config.replace(seed=seed)) for seed in self.seeds]
-
-    def run_name(self, seed: int) -> str:
-        return f"{self.model_id}-seed{seed}"
-
 
 # The quick zoo must train and be scored in <= 5 minutes on 2 cores from an empty cache
 # (``hdbench leaderboard --quick`` runs 2 jobs at once). With the paper's initialisation the
@@ -104,52 +70,6 @@ ZOO: tuple[ZooEntry, ...] = (
       for teacher in ("fly", "rodent") for p, label in ((0.0, "0"), (0.1, "0p1"), (1.0, "1"))),
 )
 
-# The floor of every benchmark: an untrained network of the default architecture.
-FLOOR_CONFIG = TrainConfig()
-
 
 def get_zoo(quick: bool = False) -> tuple[ZooEntry, ...]:
     return QUICK_ZOO if quick else ZOO
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """Train ``config`` in the private working directory ``scratch`` (resumable).
-
-    When ``scratch`` is None or cannot be created (e.g. a remote worker), a temporary directory
-    is used instead and an interrupted job starts over.
-    """
-
-    config: TrainConfig
-    scratch: str | None = None
-
-
-def run_train_job(job: TrainJob) -> dict:
-    """Train and return ``{"metrics": ..., "files": {name: bytes}}``; the caller stores them.
-
-    The run's own files (config.json, model.pt, history.csv, metrics.json) come back as bytes so
-    that the driver alone writes them into the cache.
-    """
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from hdbench.store import RUN_FILES
-    from hdbench.training.trainer import train
-
-    temporary = None
-    run_dir = Path(job.scratch) if job.scratch else None
-    if run_dir is not None:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            run_dir = None
-    if run_dir is None:
-        temporary = run_dir = Path(tempfile.mkdtemp(prefix="hdbench-train-"))
-    try:
-        metrics = train(job.config, run_dir, resume=True, progress=False)
-        files = {name: (run_dir / name).read_bytes() for name in RUN_FILES}
-    finally:
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
-    return {"metrics": metrics, "files": files}

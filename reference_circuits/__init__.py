@@ -37,3 +37,17 @@ def load(name: str, instance_seed: int = 0, **options):
         known = ", ".join(available()) or "(none registered yet)"
         raise HdbenchError(f"unknown reference circuit {name!r}; known circuits: {known}")
     return _REGISTRY[name](instance_seed=instance_seed, **options)
+
+
+_MODULES = {"rodent": "reference_circuits.rodent", "fly": "reference_circuits.fly"}
+
+
+def version(name: str) -> int:
+    """The circuit's ``VERSION`` (bumped whenever its simulations change): part of the key of
+    every cached score that involves it."""
+    import importlib
+
+    if name not in _REGISTRY:
+        known = ", ".join(available()) or "(none registered yet)"
+        raise HdbenchError(f"unknown reference circuit {name!r}; known circuits: {known}")
+    return int(getattr(importlib.import_module(_MODULES[name]), "VERSION", 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -93,3 +94,20 @@ def make_ring_circuit(instance_seed: int = 0):
     ring = ring_ctrnn(8, offset=OFFSET + np.radians(4.0 * instance_seed))
     ring.task = SPEC
     return ring
+
+
+def sleep_and_report(path):
+    """Write this process's pid to ``path``, then sleep (a job that outlives its driver)."""
+    import time
+    from pathlib import Path
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return 0
+
+
+def make_fragile(instance_seed: int = 0):
+    """A reference whose instance 0 builds and every other instance fails (failed ceilings)."""
+    if instance_seed:
+        raise RuntimeError(f"instance {instance_seed} cannot be built")
+    return FakeRing(0)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hdbench.errors import HdbenchError
+from hdbench.errors import NotComputableError
 from hdbench.models import build
 from hdbench.scoring import FAMILIES, Bundle, EvalProtocol, all_benchmarks, measures
 from hdbench.scoring.connectivity_benchmarks import offset_sign_agreement
@@ -112,7 +112,7 @@ def test_silencing_counts_only_the_effects_the_reference_shows():
                                ref) == 0.5
     assert silencing_agreement(_with({"silencing": {"a": True, "b": True, "c": True}}),
                                ref) == 1.0
-    with pytest.raises(HdbenchError, match="none of the silencing effects"):
+    with pytest.raises(NotComputableError, match="none of the silencing effects"):
         silencing_agreement(ref, _with({"silencing": {"a": False, "b": None}}))
 
 

@@ -23,10 +23,10 @@ from hdbench.scoring.external import (
     TRIALS_FORMAT,
     ActivitySubject,
     ExternalSubject,
-    parse_model_spec,
     read_submission,
 )
 from hdbench.scoring.task_benchmarks import TASK_BENCHMARKS
+from hdbench.user_models import parse_model_spec
 from tests.fakes import FakeRing
 
 FAKE = "fake=tests.fakes:make_ring"
@@ -99,8 +99,14 @@ def test_an_installed_plugin_is_scored_by_name(tmp_path, monkeypatch, capsys):
     assert any(r["benchmark"] == "fake.task.test-ne" and r["raw"] < 0.01
                for r in record["scores"])
     (tmp_path / "site" / "toy_plugin_b.py").write_text(textwrap.dedent(module) + "# v2\n")
+    assert PluginSubject.from_name("toy").identity() == subject.identity()  # same behaviour
+    import sys
+
+    sys.modules.pop("toy_plugin_b", None)
+    (tmp_path / "site" / "toy_plugin_b.py").write_text(
+        textwrap.dedent(module).replace("FakeRing(2)", "FakeRing(3)"))
     assert PluginSubject.from_name("toy").identity() != subject.identity()
-    with pytest.raises(HdbenchError, match="changed after it was planned"):
+    with pytest.raises(HdbenchError, match="behaves differently"):
         subject.load()
     capsys.readouterr()
     assert main(["score", "--model", "nosuchplugin", "--quick", "--reference", FAKE]) == 2
@@ -153,21 +159,50 @@ def test_model_spec_parsing():
             parse_model_spec(bad)
 
 
-def test_a_model_file_is_identified_by_its_content(tmp_path):
+def test_a_model_file_is_identified_by_its_behaviour(tmp_path):
     first = tmp_path / "one" / "net.py"
     first.parent.mkdir()
     first.write_text(RING_MODEL)
     copy = tmp_path / "copy.py"
     copy.write_text(RING_MODEL)
     a, b = ExternalSubject.from_file(first, "make"), ExternalSubject.from_file(copy, "make")
-    assert a.identity() == b.identity()  # same content elsewhere: same scores
-    first.write_text(RING_MODEL + "\n# tuned\n")
+    assert a.identity() == b.identity()  # same behaviour elsewhere: same scores
+    first.write_text(RING_MODEL + "\n# a comment\n")
+    assert ExternalSubject.from_file(first, "make").identity() == a.identity()
+    # retrained in place: same file name and factory, other weights
+    first.write_text(RING_MODEL.replace("ring_ctrnn(8)", "ring_ctrnn(8, k=0.05)"))
     edited = ExternalSubject.from_file(first, "make")
     assert edited.identity() != a.identity()
-    with pytest.raises(HdbenchError, match="changed after it was planned"):
+    with pytest.raises(HdbenchError, match="behaves differently"):
         a.load()
     assert edited.load().n_units == 24
-    assert ExternalSubject.from_file(first, "other").identity() != edited.identity()
+
+
+def test_a_model_loading_new_weights_from_disk_is_not_given_its_old_scores(tmp_path):
+    """The file stays the same; the weights it loads change (a user retraining in place)."""
+    weights = tmp_path / "weights.npy"
+    model = tmp_path / "net.py"
+    model.write_text(textwrap.dedent(f"""
+        import numpy as np
+        from tests.ring_system import ring_ctrnn
+
+        def make():
+            net = ring_ctrnn(8)
+            scale = float(np.load({str(weights)!r}))
+            net.V.data *= scale
+            return net
+        """))
+    np.save(weights, np.array(1.0))
+    common = ["--quick", "--reference", FAKE, "--cache", str(tmp_path / "cache"), "--quiet",
+              "--out", str(tmp_path / "out")]
+    assert main(["score", "--model", f"{model}:make", *common]) == 0
+    first = json.loads((tmp_path / "out" / "scores.json").read_text())
+    np.save(weights, np.array(-1.0))  # the readout flipped: a much worse heading estimate
+    assert main(["score", "--model", f"{model}:make", *common]) == 0
+    second = json.loads((tmp_path / "out" / "scores.json").read_text())
+    ne = {r["benchmark"]: r["raw"] for r in first["scores"]}["fake.task.test-ne"]
+    ne2 = {r["benchmark"]: r["raw"] for r in second["scores"]}["fake.task.test-ne"]
+    assert abs(ne2 - ne) > 0.1  # rescored: the stored score of the old weights is not reused
 
 
 def test_model_file_errors_are_one_line(tmp_path):
@@ -243,7 +278,7 @@ def test_model_file_subjects_load_in_worker_processes_and_join_the_leaderboard(t
     assert len(rows) == 3 and rows["raw"].notna().all()
     assert "ringnet" in (tmp_path / "out" / "leaderboard.md").read_text()
     again = run_leaderboard(subjects=[(model_id, subject)], **options)
-    assert again.results == []  # cached like any other subject's scores
+    assert again.report.results == []  # cached like any other subject's scores
     with pytest.raises(HdbenchError, match="model ids must be unique"):
         run_leaderboard(subjects=[("x", subject), ("x", subject)], **options)
 
@@ -321,7 +356,7 @@ def test_round_trip_activity_scores_equal_model_file_scores(tmp_path, exported, 
     overall = {(s["reference"], s["family"]): s for s in by_activity["summary"]}
     assert overall[("fake", "task")]["coverage"] == "1/3"
     assert by_activity["subject"]["kind"] == "activity"
-    assert (tmp_path / "a" / "scores.csv").read_text().startswith("# generated:")
+    assert (tmp_path / "a" / "scores.csv").read_text().startswith("model,seed,reference")
 
 
 def test_activity_without_outputs_or_weights(tmp_path, exported):
@@ -483,4 +518,4 @@ def test_leaderboard_cli_takes_model_files_and_activity(tmp_path, exported, caps
                  f"{model}:make", "--activity", str(npz), "--cache", str(tmp_path / "cache"),
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "score ringnet vs fake" in out and "score recorded vs fake" in out
+    assert "would run: ringnet vs fake" in out and "would run: recorded vs fake" in out

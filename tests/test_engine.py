@@ -1,5 +1,10 @@
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +95,52 @@ def test_unreachable_dask_scheduler_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("hdbench.engine.DASK_CONNECT_TIMEOUT", "1s")
     with pytest.raises(HdbenchError, match="Dask scheduler"):
         run_jobs(jobs_of([1]), dask_scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+_DRIVER = """
+import sys
+from hdbench.engine import Job, run_jobs
+from tests import fakes
+
+folder = sys.argv[1]
+jobs = [Job(f"s{i}", fakes.sleep_and_report, f"{folder}/worker{i}.pid") for i in range(2)]
+run_jobs(jobs, n_jobs=2, progress=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is dead
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_workers_die_with_the_driver(tmp_path, how):
+    """Killing the driver (kill -9 included) leaves no worker process running its jobs."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(tmp_path)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pid_files = [tmp_path / f"worker{i}.pid" for i in range(2)]
+    deadline = time.monotonic() + 120
+    while not all(p.exists() and p.read_text() for p in pid_files):
+        assert driver.poll() is None, driver.stderr.read().decode()
+        assert time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.2)
+    workers = [int(p.read_text()) for p in pid_files]
+    assert all(_alive(pid) for pid in workers)
+    driver.send_signal(how)
+    driver.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in workers if _alive(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"workers {survivors} outlived their driver"

@@ -12,13 +12,11 @@ from hdbench.errors import HdbenchError
 from hdbench.leaderboard import (
     COLUMNS,
     read_table,
-    render_csv,
-    render_html,
-    render_markdown,
     run_leaderboard,
     summarise,
     write_leaderboard,
 )
+from hdbench.leaderboard_render import render_html, render_markdown
 from hdbench.scoring import Benchmark, get
 from hdbench.scoring.task_benchmarks import TASK_BENCHMARKS
 from hdbench.store import Store
@@ -55,9 +53,10 @@ def synthetic_table():
     ]:
         family = bench.split(".")[1]
         rows.append({"model": model, "seed": seed, "reference": "fly", "benchmark": bench,
-                     "version": 1, "raw": raw, "ceiling": 0.0, "floor": 1.0,
-                     "normalised": normalised, "error": math.nan, "family": family,
-                     "higher_is_better": False, "note": ""})
+                     "version": 1, "raw": raw, "ceiling": 0.0, "ceiling_sd": 0.01,
+                     "floor": 1.0, "floor_sd": 0.02, "normalised": normalised,
+                     "error": math.nan, "family": family, "higher_is_better": False,
+                     "note": ""})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -79,13 +78,16 @@ def test_summary_aggregates_seeds_then_leaves_with_coverage():
 def test_rendering_csv_markdown_and_html(tmp_path):
     table = synthetic_table()
     paths = write_leaderboard(table, tmp_path / "board", HEADER)
-    assert sorted(p.name for p in paths.values()) == ["leaderboard.csv", "leaderboard.html",
-                                                      "leaderboard.md"]
-    csv = paths["csv"].read_text()
-    assert csv.startswith("# generated: 2026-01-01T00:00:00+00:00\n# hdbench_version: 0.1.0\n")
-    back = read_table(paths["csv"])
+    assert sorted(p.name for p in paths.values()) == [
+        "leaderboard-summary.csv", "leaderboard.csv", "leaderboard.html", "leaderboard.json",
+        "leaderboard.md"]
+    back = pd.read_csv(paths["csv"])  # a plain CSV: no comment lines
     assert list(back.columns) == list(COLUMNS) and len(back) == len(table)
     assert back["normalised"].max() == pytest.approx(1.2)  # stored unclipped
+    pd.testing.assert_frame_equal(read_table(paths["csv"]), back)
+    summary = pd.read_csv(paths["summary"])
+    assert set(summary["model"]) == {"good", "bad <x>"}
+    assert json.loads(paths["json"].read_text())["provenance"] == HEADER
 
     md = paths["md"].read_text()
     assert "- hdbench_version: 0.1.0" in md
@@ -100,8 +102,29 @@ def test_rendering_csv_markdown_and_html(tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "<script>" in page and "sortable" in page
     assert not re.search(r"(src|href)=", page)  # self-contained: no external assets
     assert "bad &lt;x&gt;" in page and "bad <x>" not in page
-    assert 'data-value="0.8"' in page or 'data-value="0.7999999999999999"' in page
-    assert "hdbench_version" in page
+    assert 'data-score="0.8"' in page or 'data-score="0.7999999999999999"' in page
+    assert "hdbench_version" in page and "position: sticky" in page
+
+
+def test_the_page_has_a_glossary_from_the_registry(tmp_path):
+    bench = get("fly.task.test-ne")
+    table = synthetic_table()
+    page = render_html(table, summarise(table), HEADER, {"fly": [bench]})
+    assert f'id="{bench.id}"' in page and bench.citation.split(" ")[0] in page
+    assert bench.measurement.split(" ")[0] in page
+
+
+def test_damaged_tables_are_refused_with_the_line(tmp_path):
+    table = synthetic_table()
+    paths = write_leaderboard(table, tmp_path / "board", HEADER)
+    lines = paths["csv"].read_text().splitlines()
+    lines[3] = "garbage," + ",".join(["x"] * (len(COLUMNS) - 1))
+    paths["csv"].write_text("\n".join(lines) + "\n")
+    with pytest.raises(HdbenchError, match="line 4"):
+        read_table(paths["csv"])
+    paths["csv"].write_text("a,b\n1,2\n")
+    with pytest.raises(HdbenchError, match="missing columns"):
+        read_table(paths["csv"])
 
 
 def test_renderers_are_pure_functions_of_the_table():
@@ -109,36 +132,41 @@ def test_renderers_are_pure_functions_of_the_table():
     summary = summarise(table)
     assert render_markdown(table, summary, HEADER) == render_markdown(table, summary, HEADER)
     assert render_html(table, summary, HEADER) == render_html(table, summary, HEADER)
-    assert render_csv(table, HEADER).count("\n") == len(HEADER) + 1 + len(table)
 
 
 # -- the driver, end to end on a fake reference -----------------------------------------------
 
+def labels(outcome) -> list[str]:
+    return sorted(r.label for r in outcome.report.results)
+
+
 def test_leaderboard_end_to_end_then_cache_hits(tmp_path):
     first = run(tmp_path)
-    assert not first.failures and len(first.results) == 4  # train, ceiling, floor, tiny
+    # train, 3 ceiling instances, 3 floor seeds (seed 0 is also the untrained zoo row), tiny
+    assert not first.failures and len(first.report.results) == 8
     table = first.table
     assert set(table["model"]) == {"tiny", "ctrnn-untrained"}
     assert set(table["benchmark"]) == {"fake.task.test-ne", "fake.task.generalisation-ne",
                                        "fake.task.noise-ne"}
     untrained = table[table["model"] == "ctrnn-untrained"]
-    assert (untrained["normalised"] == 0.0).all()  # the floor network scores exactly 0
+    assert abs(untrained["normalised"].mean()) < 1e-12  # the floor is the untrained mean
     assert (table["ceiling"] < table["floor"]).all()  # NE: lower is better
-    for name in ("csv", "md", "html"):
-        assert (tmp_path / "out" / f"leaderboard.{name}").is_file()
+    assert (table["ceiling_sd"] > 0).all()  # instances 1-3 differ (gain 1.02, 1.04, 1.06)
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html", "leaderboard.json",
+                 "leaderboard-summary.csv"):
+        assert (tmp_path / "out" / name).is_file()
     zoo_run = tmp_path / "out" / "zoo" / "tiny-seed0"
     assert sorted(p.name for p in zoo_run.iterdir()) == ["config.json", "history.csv",
                                                          "metrics.json", "model.pt"]
     store = Store(tmp_path / "cache")
     record = json.loads(next((store.root / "scores").glob("*/v1/*.json")).read_text())
-    assert record["provenance"]["hdbench_version"] == "0.1.0"
     assert {"platform", "created", "seeds", "wall_s", "worker"} <= set(record["provenance"])
     run_record = json.loads((store.run_dir(TINY.run_hash()) / "record.json").read_text())
     assert run_record["config"] == TINY.to_dict() and run_record["metrics"]["test_ne"] > 0
     assert not (store.root / "scratch" / TINY.run_hash()).exists()
 
     second = run(tmp_path)
-    assert second.results == []  # everything cached
+    assert second.report.results == [] and second.report.computed == 0
     pd.testing.assert_frame_equal(second.table, table)
 
 
@@ -146,54 +174,94 @@ def test_a_new_benchmark_version_is_a_cache_miss(tmp_path):
     run(tmp_path)
     bumped = Benchmark(**{**get("fake.task.test-ne").__dict__, "version": 2})
     again = run(tmp_path, benchmarks=[bumped, "fake.task.noise-ne"])
-    assert sorted(r.label for r in again.results) == [
-        "ceiling of fake: 1 benchmarks", "floor of fake: 1 benchmarks",
-        "score tiny-seed0 vs fake: 1 benchmarks"]
+    assert len(again.report.results) == 7  # ceilings, floors and tiny: 1 benchmark each
+    assert all(label.endswith(": 1 benchmarks") for label in labels(again))
     assert set(again.table["version"]) == {1, 2}
 
 
+def test_changed_measuring_code_is_a_cache_miss(tmp_path, monkeypatch):
+    from hdbench import versions
+
+    run(tmp_path)
+    monkeypatch.setitem(versions.COMPONENTS, "analysis", versions.COMPONENTS["analysis"] + 1)
+    again = run(tmp_path)
+    assert len(again.report.results) == 7  # every score again, no retraining
+    assert not any(label.startswith("train") for label in labels(again))
+
+
+def test_changed_training_code_retrains_and_replaces_the_committed_run(tmp_path, monkeypatch):
+    from hdbench import versions
+
+    run(tmp_path)
+    committed = tmp_path / "out" / "zoo" / "tiny-seed0"
+    before = json.loads((committed / "config.json").read_text())["run_hash"]
+    monkeypatch.setitem(versions.COMPONENTS, "training", versions.COMPONENTS["training"] + 1)
+    lines = []
+    stale = run(tmp_path, train=False, log=lines.append)
+    assert set(stale.table["model"]) == {"ctrnn-untrained"}  # refused, not reused
+    assert any("trained by other code" in line and "training 1 -> 2" in line for line in lines)
+    again = run(tmp_path, log=lines.append)
+    assert "train tiny-seed0 (2 updates)" in labels(again)
+    assert json.loads((committed / "config.json").read_text())["run_hash"] != before
+
+
+def test_a_forced_run_recomputes_scores_only(tmp_path):
+    run(tmp_path)
+    forced = run(tmp_path, force=True)
+    assert len(forced.report.results) == 7
+    assert not any(label.startswith("train") for label in labels(forced))
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
-    import hdbench.leaderboard as lb
+    written = []
+    original = Store.write_score
 
-    stored = []
-    original = lb._store_result
+    def write_then_die(self, *args, **kwargs):
+        path = original(self, *args, **kwargs)
+        written.append(path)
+        if len(written) == 4:
+            raise KeyboardInterrupt  # killed while storing
+        return path
 
-    def store_then_die(store, job, result):
-        original(store, job, result)
-        stored.append(result.key)
-        if len(stored) == 2:
-            raise KeyboardInterrupt  # killed after two jobs were stored
-
-    monkeypatch.setattr(lb, "_store_result", store_then_die)
+    monkeypatch.setattr(Store, "write_score", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path)
-    monkeypatch.setattr(lb, "_store_result", original)
+    monkeypatch.setattr(Store, "write_score", original)
     assert not (tmp_path / "out" / "leaderboard.csv").exists()
     resumed = run(tmp_path)
-    assert {r.key for r in resumed.results}.isdisjoint(stored)
-    assert len(resumed.results) == 2 and not resumed.failures
+    assert not resumed.failures
+    assert not any(label.startswith("train") for label in labels(resumed))  # kept
+    assert 0 < len(resumed.report.results) < 8
     assert len(resumed.table) == 6
 
 
-def test_failures_are_recorded_and_do_not_stop_the_others(tmp_path):
-    outcome = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"])
-    failed = {r.label for r in outcome.failures}
-    # (the untrained zoo network is the floor network: its job is the floor job)
-    assert failed == {"ceiling of broken: 3 benchmarks", "floor of broken: 3 benchmarks",
-                      "score tiny-seed0 vs broken: 3 benchmarks"}
-    assert set(outcome.table["reference"]) == {"fake"}  # fake fully scored
+def test_failures_are_recorded_reported_and_do_not_stop_the_others(tmp_path):
+    lines = []
+    outcome = run(tmp_path, references=[FAKE, "fragile=tests.fakes:make_fragile"],
+                  log=lines.append)
+    failed = sorted(f.label for f in outcome.failures)
+    assert failed == [f"reference fragile instance {k} vs fragile: 3 benchmarks"
+                      for k in (1, 2, 3)]
+    assert "3 FAILED" in lines[-1] and "cannot be built" in lines[-1]
+    fragile = outcome.table[outcome.table["reference"] == "fragile"]
+    assert (fragile["note"] == "no ceiling").all()  # scored, but not normalisable
     records = list((tmp_path / "cache" / "failures").rglob("*.json"))
-    assert records
     error = json.loads(records[0].read_text())["error"]
     assert error["type"] == "RuntimeError" and "cannot be built" in error["message"]
-    assert "make_broken" in error["traceback"]
+    assert "make_fragile" in error["traceback"]
     assert (tmp_path / "out" / "leaderboard.md").is_file()
 
-    skipped = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"],
+    skipped = run(tmp_path, references=[FAKE, "fragile=tests.fakes:make_fragile"],
                   retry_failed=False)
-    assert skipped.results == []
-    retried = run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"])
+    assert skipped.report.results == [] and len(skipped.failures) == 9  # listed, not retried
+    retried = run(tmp_path, references=[FAKE, "fragile=tests.fakes:make_fragile"])
     assert len(retried.failures) == 3  # retried by default, and still failing
+
+
+def test_a_broken_reference_is_refused_before_any_work(tmp_path):
+    with pytest.raises(HdbenchError, match="cannot be built"):
+        run(tmp_path, references=[FAKE, "broken=tests.fakes:make_broken"])
+    assert not (tmp_path / "cache").exists()
 
 
 def test_failing_and_degenerate_benchmarks(tmp_path):
@@ -202,10 +270,11 @@ def test_failing_and_degenerate_benchmarks(tmp_path):
     flat = Benchmark(family="tuning", name="flat", score_fn=fakes.constant,
                      higher_is_better=True, reference="fake")
     outcome = run(tmp_path, benchmarks=["fake.task.test-ne", boom, flat])
-    assert outcome.failures == []  # the job ran; the benchmark failure is recorded per score
-    failure = list((tmp_path / "cache" / "failures" / "scores" / "fake.dynamics.boom")
-                   .rglob("*.json"))
-    assert len(failure) == 3  # ceiling, floor and tiny
+    # every scored subject's boom benchmark is a failure: 3 ceilings, 3 floors, tiny
+    assert len(outcome.failures) == 7
+    assert all(f.label.endswith("fake.dynamics.boom") for f in outcome.failures)
+    boom_rows = outcome.table[outcome.table["benchmark"] == "fake.dynamics.boom"]
+    assert (boom_rows["note"] == "failed: benchmark exploded").all()
     flat_rows = outcome.table[outcome.table["benchmark"] == "fake.tuning.flat"]
     assert flat_rows["normalised"].isna().all()
     assert (flat_rows["note"] == "degenerate: ceiling == floor").all()
@@ -218,19 +287,21 @@ def test_failing_and_degenerate_benchmarks(tmp_path):
 def test_dry_run_plans_without_writing(tmp_path):
     lines = []
     outcome = run(tmp_path, dry_run=True, log=lines.append)
-    assert outcome.planned == [
-        "train tiny-seed0 (2 updates)", "ceiling of fake: 3 benchmarks",
-        "floor of fake: 3 benchmarks", "score tiny-seed0 vs fake: 3 benchmarks (after training)"]
-    assert lines[0].startswith("dry run: 4 jobs would run")
-    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+    planned = outcome.report.planned
+    assert planned[0] == "train tiny-seed0 (2 updates)"
+    assert "score tiny-seed0 vs fake (after training)" in planned
+    assert sum("reference fake instance" in p for p in planned) == 3
+    assert lines[0].startswith(f"dry run: {len(planned)} jobs would run")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache" / "scores").exists()
 
 
 def test_no_train_scores_only_what_exists_and_names_the_rest(tmp_path):
     lines = []
     outcome = run(tmp_path, train=False, log=lines.append)
     assert set(outcome.table["model"]) == {"ctrnn-untrained"}
-    assert any("leaving out 1 zoo runs" in line and "tiny-seed0" in line for line in lines)
-    assert "# not_trained: tiny-seed0" in (tmp_path / "out" / "leaderboard.csv").read_text()
+    assert any("left out 1 zoo runs" in line and "tiny-seed0" in line for line in lines)
+    provenance = json.loads((tmp_path / "out" / "leaderboard.json").read_text())["provenance"]
+    assert provenance["not_trained"] == "tiny-seed0"
     assert not list((tmp_path / "cache").rglob("model.pt"))
     run(tmp_path)  # trained now: no longer left out
     again = run(tmp_path, train=False, log=lines.append)
@@ -240,10 +311,27 @@ def test_no_train_scores_only_what_exists_and_names_the_rest(tmp_path):
 def test_zoo_checkpoints_are_reused_by_run_hash(tmp_path):
     run(tmp_path)
     fresh_cache = run(tmp_path, store=tmp_path / "other-cache", dry_run=True)
-    assert not any(line.startswith("train") for line in fresh_cache.planned)
+    assert not any(line.startswith("train") for line in fresh_cache.report.planned)
     changed = (ZooEntry("tiny", TINY.replace(updates=3)),)
     replanned = run(tmp_path, zoo=changed, store=tmp_path / "other-cache", dry_run=True)
-    assert "train tiny-seed0 (3 updates)" in replanned.planned
+    assert "train tiny-seed0 (3 updates)" in replanned.report.planned
+
+
+def test_a_retrained_committed_run_is_a_new_subject(tmp_path):
+    """Same config, other weights (e.g. copied in by hand): its scores are not reused."""
+    import torch
+
+    run(tmp_path)
+    other = tmp_path / "other-cache"  # without the run: the committed copy is scored
+    first = run(tmp_path, store=other)
+    assert "tiny-seed0 vs fake: 3 benchmarks" in labels(first)
+    assert run(tmp_path, store=other).report.results == []
+    committed = tmp_path / "out" / "zoo" / "tiny-seed0" / "model.pt"
+    saved = torch.load(committed, weights_only=True)
+    saved["state"]["V"] = saved["state"]["V"] + 0.5
+    torch.save(saved, committed)
+    again = run(tmp_path, store=other)
+    assert labels(again) == ["tiny-seed0 vs fake: 3 benchmarks"]
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):
@@ -257,6 +345,12 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         ZooEntry("bad id", TINY)
     with pytest.raises(HdbenchError, match="unique"):
         run(tmp_path, zoo=TINY_ZOO + TINY_ZOO[:1])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(HdbenchError, match="not a folder"):
+        run(tmp_path, out_dir=tmp_path / "file")
+    with pytest.raises(HdbenchError, match="non-empty"):
+        run(tmp_path, out_dir="")
+    assert not (tmp_path / "cache").exists()  # refused before any work
 
 
 def test_zoos_are_data():
@@ -304,8 +398,8 @@ def test_leaderboard_on_a_loopback_dask_cluster(tmp_path):
     with distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
                                   processes=True, dashboard_address=None) as cluster:
         outcome = run(tmp_path, dask_scheduler=cluster.scheduler_address)
-    assert not outcome.failures and len(outcome.results) == 4
+    assert not outcome.failures and len(outcome.report.results) == 8
     assert len(outcome.table) == 6
-    workers = {r.worker["pid"] for r in outcome.results}
-    assert all(r.worker["torch_threads"] == 1 for r in outcome.results)
+    workers = {r.worker["pid"] for r in outcome.report.results}
+    assert all(r.worker["torch_threads"] == 1 for r in outcome.report.results)
     assert len(workers) >= 1

@@ -24,7 +24,7 @@ from hdbench.scoring import (
     normalise,
     register,
     run_score_job,
-    subject_key,
+    score_key,
     unregister,
 )
 from hdbench.scoring.bundle import AV_NOISE_FRACTION, task_for_reference
@@ -235,16 +235,35 @@ def test_score_job_shares_simulations_and_records_failing_benchmarks():
     assert "benchmark exploded" in out["failures"]["fake.task.boom"]["traceback"]
 
 
-def test_subject_keys_depend_on_identity_and_protocol():
+def test_score_keys_depend_on_identity_reference_protocol_and_code(monkeypatch):
+    from hdbench import versions
+
+    def key(subject, protocol=SMALL, reference=FAKE):
+        return score_key(subject, reference, protocol)
+
     ceiling = ReferenceSubject(FAKE, 1)
-    assert subject_key(ceiling, SMALL) == subject_key(ReferenceSubject(FAKE, 1), SMALL)
-    assert subject_key(ceiling, SMALL) != subject_key(ReferenceSubject(FAKE, 2), SMALL)
-    assert subject_key(ceiling, SMALL) != subject_key(ceiling, QUICK_PROTOCOL)
+    assert key(ceiling) == key(ReferenceSubject(FAKE, 1))
+    assert key(ceiling) != key(ReferenceSubject(FAKE, 2))
+    assert key(ceiling) != key(ceiling, QUICK_PROTOCOL)
     floor = UntrainedSubject(TrainConfig())
     # the untrained identity ignores training-only fields
-    assert subject_key(floor, SMALL) == subject_key(UntrainedSubject(TrainConfig(updates=7)),
-                                                    SMALL)
-    assert subject_key(floor, SMALL) != subject_key(UntrainedSubject(TrainConfig(seed=1)), SMALL)
+    assert key(floor) == key(UntrainedSubject(TrainConfig(updates=7)))
+    assert key(floor) != key(UntrainedSubject(TrainConfig(seed=1)))
+    assert key(floor) != key(floor, reference=ReferenceSpec.parse("fly"))
+    before = key(floor)
+    for component in versions.MEASUREMENT_COMPONENTS:
+        monkeypatch.setitem(versions.COMPONENTS, component, versions.COMPONENTS[component] + 1)
+        assert key(floor) != before, component
+        before = key(floor)
+
+
+def test_a_reference_circuit_version_changes_its_keys(monkeypatch):
+    import reference_circuits.fly as fly
+
+    fly_spec = ReferenceSpec.parse("fly")
+    before = score_key(ReferenceSubject(fly_spec, 1), fly_spec, SMALL)
+    monkeypatch.setattr(fly, "VERSION", getattr(fly, "VERSION", 1) + 1, raising=False)
+    assert score_key(ReferenceSubject(fly_spec, 1), fly_spec, SMALL) != before
 
 
 def test_reference_spec_parsing_and_early_checks():

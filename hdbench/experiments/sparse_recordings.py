@@ -24,8 +24,9 @@ teacher (noise-free, instance 0) on the teacher's task:
   ``speed2x`` (AV innovation SD x 2), ``long2x`` (trials 2x longer), ``hold`` (zero AV for 4x
   the trial length); ``decode_error_deg.test`` on the test trials.
 
-Jobs run on :mod:`hdbench.engine` like the leaderboard's; trained runs and measurements are kept
-in the run store (:mod:`hdbench.store`), so a rerun computes only what is missing. The tidy
+Training and measuring run through the runner (:mod:`hdbench.scoring.runner`) like the
+leaderboard's jobs; trained runs and measurements are kept in the run store (:mod:`hdbench.store`),
+keyed by everything they depend on, so a rerun computes only what is missing. The tidy
 table goes to ``<out>/experiments/sparse-recordings-<teacher>.csv``.
 """
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,11 +131,22 @@ class EvalJob:
     seed: int = EVAL_SEED
 
     def key(self) -> str:
+        """Everything the measurements depend on: the student (run hash and weights), the
+        teacher, the trials and the measuring code's versions."""
         from hdbench.scoring.bundle import hash_of
+        from hdbench.scoring.subjects import ReferenceSpec, weights_digest
+        from hdbench.versions import measurement_identity
 
-        return hash_of({"run": self.config.run_hash(), "eval_trials": self.eval_trials,
+        teacher = self.config.teacher
+        if teacher in STUDENT_UNITS:
+            teacher = ReferenceSpec(teacher).identity()
+        else:
+            teacher = {"run": weights_digest(Path(teacher) / "model.pt")}
+        return hash_of({"run": self.config.run_hash(),
+                        "weights": weights_digest(Path(self.path) / "model.pt"),
+                        "teacher": teacher, "eval_trials": self.eval_trials,
                         "generalisation_trials": self.generalisation_trials,
-                        "seed": self.seed})
+                        "seed": self.seed, "code": measurement_identity()})
 
 
 def _spec_and_protocol(job: EvalJob):
@@ -288,9 +300,9 @@ def teacher_measures(teacher: str, spec, protocol, n_trials: int) -> dict:
 
 def evaluate_student(job: EvalJob) -> dict:
     """Every measure of the module doc for one student: ``{"values", "teacher"}``."""
+    from hdbench.runs import load_model
     from hdbench.scoring.bundle import Bundle
     from hdbench.training.recordings import load_teacher, recording_for
-    from hdbench.training.trainer import load_model
 
     config = job.config
     spec, protocol = _spec_and_protocol(job)
@@ -324,12 +336,15 @@ class ExperimentRun:
     table: object = None  # tidy DataFrame (COLUMNS)
     summary: object = None  # per-p mean ± SD DataFrame
     path: Path | None = None
-    results: list = field(default_factory=list)
-    planned: list = field(default_factory=list)
+    report: object = None  # hdbench.scoring.runner.Report
 
     @property
     def failures(self) -> list:
-        return [r for r in self.results if not r.ok]
+        return self.report.failures if self.report is not None else []
+
+    @property
+    def planned(self) -> list:
+        return self.report.planned if self.report is not None else []
 
 
 def _check_fractions(fractions) -> tuple[float, ...]:
@@ -343,10 +358,8 @@ def _check_fractions(fractions) -> tuple[float, ...]:
 def run_sparse_recordings(teacher: str = "fly", *, quick: bool = False,
                           seeds: Sequence[int] | None = None,
                           fractions: Sequence[float] | None = None, updates: int | None = None,
-                          jobs: int = 1, dask_scheduler: str | None = None, dry_run: bool = False,
-                          out_dir="results", store=None, retry_failed: bool = True,
-                          progress: bool = True,
-                          log: Callable[[str], None] = print) -> ExperimentRun:
+                          out_dir="results", runner=None, log: Callable[[str], None] = print,
+                          **runner_options) -> ExperimentRun:
     """Train the students of every (p, seed), measure them, write the tidy CSV, print a summary.
 
     Parameters
@@ -358,21 +371,18 @@ def run_sparse_recordings(teacher: str = "fly", *, quick: bool = False,
         fewer evaluation trials.
     seeds, fractions, updates : optional
         Override the seeds, the recorded fractions p and the training length.
-    jobs, dask_scheduler : engine settings, as for the leaderboard.
-    dry_run : bool
-        List the jobs that would run; compute nothing.
     out_dir : path
         The CSV goes to ``<out_dir>/experiments/sparse-recordings-<teacher>.csv``.
-    store : Store or path, optional
-        The run cache (default ``$HDBENCH_HOME``).
+    runner : Runner, optional
+        Or ``runner_options`` for a new one (``store``, ``jobs``, ``dask_scheduler``, ``force``,
+        ``retry_failed``, ``dry_run``, ``progress``).
     """
-    from hdbench.engine import Job, run_jobs
-    from hdbench.leaderboard import find_run
-    from hdbench.store import Store
+    from hdbench.atomic import check_out_dir
+    from hdbench.scoring.runner import Runner
     from hdbench.training.recordings import load_teacher
-    from hdbench.zoo import TrainJob, run_train_job
 
-    store = store if isinstance(store, Store) else Store(store)
+    out_dir = check_out_dir(out_dir)
+    runner = runner or Runner(log=log, **runner_options)
     resolved = load_teacher(teacher)
     fractions = _check_fractions(fractions if fractions is not None else
                                  (QUICK_RECORD_FRACTIONS if quick else RECORD_FRACTIONS))
@@ -388,119 +398,57 @@ def run_sparse_recordings(teacher: str = "fly", *, quick: bool = False,
     gen_trials = QUICK_GENERALISATION_TRIALS if quick else GENERALISATION_TRIALS
     students = [Student(p, s, student_config(teacher, p, s, quick=quick, updates=updates))
                 for p in fractions for s in seeds]
-    engine = dict(n_jobs=jobs, dask_scheduler=dask_scheduler, progress=progress)
     outcome = ExperimentRun()
 
-    train_jobs = {}
+    def label(st: Student) -> str:
+        return f"{teacher} p={st.record_fraction:g} seed {st.seed}"
+
+    found = runner.train([(label(st), st.config, None) for st in students])
+    requests = []
     for st in students:
-        st.path = find_run(st.config, store)
-        run_hash = st.config.run_hash()
-        if st.path is None and (retry_failed or
-                                store.read_failure(store.run_dir(run_hash)) is None):
-            train_jobs.setdefault(f"train-{run_hash}", Job(
-                key=f"train-{run_hash}", fn=run_train_job,
-                config=TrainJob(st.config, str(store.scratch_dir(run_hash))),
-                label=f"train {teacher} p={st.record_fraction:g} seed {st.seed} "
-                      f"({st.config.updates} updates)"))
-
-    def eval_job(st: Student) -> EvalJob:
-        return EvalJob(st.config, str(st.path), eval_trials, gen_trials)
-
-    def missing_evals() -> dict:
-        planned = {}
-        for st in students:
-            if st.path is None:
-                continue
-            job = eval_job(st)
-            path = store.score_path(STORE_ID, VERSION, job.key())
-            if store.read_score(STORE_ID, VERSION, job.key()) is None and \
-                    (retry_failed or store.read_failure(path) is None):
-                planned[f"eval-{job.key()}"] = Job(
-                    key=f"eval-{job.key()}", fn=evaluate_student, config=job,
-                    label=f"measure {teacher} p={st.record_fraction:g} seed {st.seed}")
-        return planned
-
-    if dry_run:
-        outcome.planned = [j.describe() for j in train_jobs.values()]
-        outcome.planned += [j.describe() for j in missing_evals().values()]
-        outcome.planned += [f"measure {teacher} p={st.record_fraction:g} seed {st.seed} "
-                            "(after training)" for st in students if st.path is None]
-        log(f"dry run: {len(outcome.planned)} jobs would run (cache {store.root})")
-        for line in outcome.planned:
-            log(f"  would run: {line}")
+        st.path = found.get(label(st))
+        if st.path is None:
+            if runner.dry_run:
+                runner.report.planned.append(f"measure {label(st)} (after training)")
+            continue
+        requests.append(_eval_request(EvalJob(st.config, str(st.path), eval_trials,
+                                              gen_trials), f"measure {label(st)}"))
+    runner.measure(requests, desc=f"measure students of {teacher}")
+    outcome.report = runner.report
+    if runner.dry_run:
+        runner.finish()
         return outcome
-
-    def store_train(result) -> None:
-        _store_train(store, train_jobs[result.key], result)
-
-    outcome.results += run_jobs(train_jobs.values(), on_result=store_train,
-                                desc=f"train students of {teacher}", **engine)
-    for st in students:
-        st.path = st.path or find_run(st.config, store)
-    evals = missing_evals()
-
-    def store_eval(result) -> None:
-        _store_eval(store, evals[result.key], result)
-
-    outcome.results += run_jobs(evals.values(), on_result=store_eval,
-                                desc=f"measure students of {teacher}", **engine)
-
-    outcome.table, teacher_values, recordings = _collect(store, students, teacher, eval_trials,
+    outcome.table, teacher_values, recordings = _collect(runner, students, teacher, eval_trials,
                                                          gen_trials)
     outcome.summary = summarise(outcome.table)
     header = _provenance(teacher, resolved, quick, fractions, seeds, students, eval_trials,
                          gen_trials, teacher_values, recordings)
-    outcome.path = write_table(outcome.table, header, Path(out_dir), teacher)
+    outcome.path = write_table(outcome.table, header, out_dir, teacher)
     log(format_summary(outcome.summary, teacher, teacher_values))
-    n_failed = len(outcome.failures)
-    log(f"{len(outcome.results) - n_failed} jobs computed, {n_failed} failed; "
-        f"{len(outcome.table)} rows -> {outcome.path}")
+    log(f"{len(outcome.table)} rows -> {outcome.path}")
+    runner.finish()
     return outcome
 
 
-def _store_train(store, job, result) -> None:
-    from hdbench.store import provenance
+def _eval_request(job: EvalJob, label: str):
+    from hdbench.scoring.runner import MeasureRequest
 
-    config = job.config.config
-    common = {"job": job.describe(), "wall_s": result.wall_s}
-    if result.ok:
-        store.write_run(config.run_hash(), result.value["files"], {
-            "kind": "train", "config": config.to_dict(), "metrics": result.value["metrics"],
-            "provenance": provenance(seeds={"train": config.seed}, worker=result.worker,
-                                     **common)})
-    else:
-        store.write_failure(store.run_dir(config.run_hash()), {
-            "kind": "train", "config": config.to_dict(), "error": result.error,
-            "provenance": provenance(**common)})
+    context = {"config": job.config.to_dict(), "run_hash": job.config.run_hash(),
+               "protocol": {"eval_trials": job.eval_trials,
+                            "generalisation_trials": job.generalisation_trials,
+                            "seed": job.seed}}
+    return MeasureRequest(STORE_ID, VERSION, job.key(), evaluate_student, job, label, context)
 
 
-def _store_eval(store, job, result) -> None:
-    from hdbench.store import provenance
-
-    ev: EvalJob = job.config
-    base = {"benchmark": {"id": STORE_ID, "version": VERSION}, "config": ev.config.to_dict(),
-            "run_hash": ev.config.run_hash(),
-            "protocol": {"eval_trials": ev.eval_trials,
-                         "generalisation_trials": ev.generalisation_trials, "seed": ev.seed}}
-    common = {"job": job.describe(), "wall_s": result.wall_s}
-    if result.ok:
-        store.write_score(STORE_ID, VERSION, ev.key(), {
-            **base, **result.value,
-            "provenance": provenance(worker=result.worker, **common)})
-    else:
-        store.write_failure(store.score_path(STORE_ID, VERSION, ev.key()), {
-            **base, "error": result.error, "provenance": provenance(**common)})
-
-
-def _collect(store, students, teacher, eval_trials, gen_trials):
+def _collect(runner, students, teacher, eval_trials, gen_trials):
     import pandas as pd
 
     rows, teacher_values, recordings = [], {}, {}
     for st in students:
         if st.path is None:
             continue
-        key = EvalJob(st.config, str(st.path), eval_trials, gen_trials).key()
-        record = store.read_score(STORE_ID, VERSION, key)
+        job = EvalJob(st.config, str(st.path), eval_trials, gen_trials)
+        record = runner.measure_record(_eval_request(job, ""))
         if record is None:
             continue
         teacher_values = record.get("teacher") or teacher_values

@@ -196,7 +196,7 @@ def leaderboard_figure(table: pd.DataFrame, *, note: str | None = None):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    from hdbench.leaderboard import ranking
+    from hdbench.leaderboard_render import ranking
 
     summary = score_summary(table)
     models = ranking(summary)

@@ -33,13 +33,13 @@ from hdbench.scoring.subjects import (
     ReferenceSubject,
     TrainedSubject,
     UntrainedSubject,
-    subject_key,
+    score_key,
 )
 
 __all__ = [
     "FAMILIES", "QUICK_PROTOCOL", "TRIAL_SETS", "Aggregate", "Benchmark", "Bundle",
     "DegenerateScoreError", "EvalProtocol", "ReferenceSpec", "ReferenceSubject", "Score",
     "ScoreJob", "TrainedSubject", "UntrainedSubject", "aggregate", "all_benchmarks",
-    "format_score", "get", "normalise", "register", "run_score_job", "subject_key",
+    "format_score", "get", "normalise", "register", "run_score_job", "score_key",
     "unregister",
 ]

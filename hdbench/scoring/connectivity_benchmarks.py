@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdbench.errors import HdbenchError
+from hdbench.errors import NotComputableError
 from hdbench.scoring.benchmark import Benchmark, register
 from hdbench.scoring.measures import connectivity
 from hdbench.scoring.task_benchmarks import CUEVA_2020
@@ -49,8 +49,9 @@ def profile_correlation(subject, reference) -> float:
     ref, sub = _profiles(reference), _profiles(subject)
     pairs = [key for key, profile in ref.items() if _structured(profile)]
     if not pairs:
-        raise HdbenchError(f"reference {reference.label!r} has no structured connectivity "
-                           "profile between compass and shifter types")
+        raise NotComputableError(f"not applicable: reference {reference.label!r} has no "
+                                 "structured connectivity profile between compass and "
+                                 "shifter types")
     return float(np.mean([_correlation(sub[key], ref[key]) if key in sub else 0.0
                           for key in pairs]))
 
@@ -64,8 +65,8 @@ def offset_sign_agreement(subject, reference) -> float:
     lopsided = ref[(ref["odd_amplitude"] >= LOPSIDED * spread) & (spread > 0)
                    & np.isfinite(ref["offset_circmean"])]
     if lopsided.empty:
-        raise HdbenchError(f"reference {reference.label!r} has no lopsided (bump-shifting) "
-                           "connectivity profile")
+        raise NotComputableError(f"not applicable: reference {reference.label!r} has no "
+                                 "lopsided (bump-shifting) connectivity profile")
     offsets = {(r.target, r.source): r.offset_circmean for r in sub.itertuples()} \
         if not sub.empty else {}
     agree = []

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from hdbench.errors import HdbenchError
+from hdbench.errors import NotComputableError
 from hdbench.scoring.benchmark import Benchmark, register
 from hdbench.scoring.measures import dmd_model, has_vector_field, silencing, slow_points
 from hdbench.scoring.task_benchmarks import CUEVA_2020
@@ -41,7 +41,8 @@ def silencing_agreement(subject, reference) -> float:
     ref, sub = silencing(reference), silencing(subject)
     shown = [key for key, value in ref.items() if value is True]
     if not shown:
-        raise HdbenchError(f"reference {reference.label!r} shows none of the silencing effects")
+        raise NotComputableError(f"not applicable: reference {reference.label!r} shows none "
+                                 "of the silencing effects")
     return float(np.mean([sub.get(key) is True for key in shown]))
 
 

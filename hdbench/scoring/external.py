@@ -1,8 +1,9 @@
 """Bring your own model: subjects from a user's Python file or from activity recorded elsewhere.
 
 - :class:`ExternalSubject` is ``path/to/file.py:factory``: the factory (called without
-  arguments) returns any object with the system interface. Its identity holds the SHA-256 of the
-  file, so editing the file invalidates its cached scores (files it imports are not hashed).
+  arguments) returns any object with the system interface. Its identity is the digest of what
+  it does (rates and outputs on a fixed probe batch, and its weights), so a model retrained in
+  place, or a file that loads new weights, is never given its old scores.
 - :class:`PluginSubject` is the system an installed ``hdbench.models`` entry point builds.
 - :class:`ActivitySubject` is an ``.npz`` of rates (and optional outputs and weights) computed
   elsewhere on exactly the trials :func:`export_trials` writes. It stands in for a system that
@@ -18,12 +19,9 @@ concatenated along the trial axis.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import inspect
 import io
 import json
 import re
-import sys
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +34,16 @@ from hdbench.errors import HdbenchError, NotComputableError
 from hdbench.scoring.bundle import TRIAL_SETS, EvalProtocol
 from hdbench.scoring.subjects import ReferenceSpec
 from hdbench.system import Activity, split_inputs
+from hdbench.user_models import (
+    MAX_MAGNITUDE,
+    as_user_system,
+    behaviour_digest,
+    load_factory,
+)
 
 TRIALS_FORMAT = "hdbench-trials"
 TRIALS_FORMAT_VERSION = 1
 SUBMISSION_KEYS = ("rates", "outputs", "W")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def file_digest(path) -> str:
@@ -66,194 +69,55 @@ def model_id_from(text: str) -> str:
 
 # -- a model from a Python file -----------------------------------------------------------------
 
-def _simulate_kwargs(system) -> set[str] | None:
-    """The keywords of ``system.simulate`` among seed/silence (None: it takes ``**kwargs``)."""
-    try:
-        params = inspect.signature(system.simulate).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params} & {"seed", "silence"}
-
-
-class UserSystem:
-    """A user's system seen through the full system interface, its activity checked.
-
-    ``simulate`` without ``seed=`` or ``silence=`` is called without them (silencing is then
-    not computable), a missing ``recurrent_weights()`` makes connectivity not computable, and
-    whatever ``simulate`` returns must be an :class:`~hdbench.system.Activity`-like object with
-    finite ``rates [batch, time, units]`` and ``outputs [batch, time, 2]`` matching the inputs
-    (else a one-line :class:`HdbenchError`). Every other attribute is the user's object's
-    (``vector_field``, ``state_rates``, ``cell_types``, ...).
-    """
-
-    def __init__(self, system, label: str):
-        self._system = system
-        self._label = label
-        self._accepts = _simulate_kwargs(system)
-
-    def __getattr__(self, name):
-        if name in ("_system", "_label", "_accepts"):  # not set yet (e.g. while unpickling)
-            raise AttributeError(name)
-        return getattr(self._system, name)
-
-    @property
-    def n_units(self) -> int:
-        return int(self._system.n_units)
-
-    def simulate(self, inputs, seed=None, silence=None):
-        accepts = {"seed", "silence"} if self._accepts is None else self._accepts
-        if silence is not None and "silence" not in accepts:
-            raise NotComputableError("the system's simulate() takes no silence=")
-        kwargs = {"seed": seed} if "seed" in accepts else {}
-        if silence is not None:
-            kwargs["silence"] = silence
-        array = inputs.inputs if hasattr(inputs, "inputs") else np.asarray(inputs)
-        activity = self._system.simulate(inputs, **kwargs)
-        self._check(activity, array.shape[:2])
-        return activity
-
-    def _check(self, activity, batch_time) -> None:
-        rates, outputs = getattr(activity, "rates", None), getattr(activity, "outputs", None)
-        if rates is None or outputs is None:
-            raise HdbenchError(f"{self._label}: simulate() must return an "
-                               f"hdbench.system.Activity; got a {type(activity).__name__}")
-        for name, array, last in (("rates", rates, None), ("outputs", outputs, 2)):
-            shape = np.shape(array)
-            if len(shape) != 3 or shape[:2] != tuple(batch_time) or \
-                    (last is not None and shape[2] != last):
-                expected = f"[{batch_time[0]}, {batch_time[1]}, {last or 'units'}]"
-                raise HdbenchError(f"{self._label}: simulate() returned {name} of shape "
-                                   f"{shape}; expected {expected}")
-            if not np.all(np.isfinite(array)):
-                raise HdbenchError(f"{self._label}: simulate() returned {name} with NaN or inf")
-
-    def recurrent_weights(self):
-        if not callable(getattr(self._system, "recurrent_weights", None)):
-            raise NotComputableError("the system has no recurrent_weights()")
-        return self._system.recurrent_weights()
-
-
-def as_user_system(system, label: str):
-    """``system`` checked for the system interface; hdbench's own trainable models as they are
-    (their vector field is recognised by type)."""
-    from hdbench.models import TrainableSystem
-
-    if not callable(getattr(system, "simulate", None)):
-        raise HdbenchError(f"{label} returned a {type(system).__name__} without a "
-                           "simulate(inputs) method; see hdbench.system.System")
-    return system if isinstance(system, TrainableSystem) else UserSystem(system, label)
-
-
-def parse_model_spec(text: str) -> tuple[str | None, Path, str]:
-    """``"[NAME=]path/to/file.py:factory"`` -> (NAME or None, path, factory)."""
-    name, sep, rest = str(text).partition("=")
-    if not sep or "/" in name or name.endswith(".py"):
-        name, rest = None, str(text)
-    path, colon, factory = rest.rpartition(":")
-    if not colon or not path.endswith(".py") or not _IDENTIFIER.match(factory):
-        raise HdbenchError(f"--model must look like [NAME=]path/to/file.py:factory; got "
-                           f"{text!r}")
-    return name, Path(path), factory
-
-
 @dataclass(frozen=True)
 class ExternalSubject:
     """A system built by ``factory()`` in the Python file ``path``.
 
-    Identity: the file's SHA-256 and the factory's name (not the path: a moved file keeps its
-    scores, an edited one loses them). The file is imported anew in each worker process; it may
-    import modules next to it (its folder is on ``sys.path`` while it loads), but only the file
-    itself is hashed.
+    Identity: the digest of its behaviour (:func:`hdbench.user_models.behaviour_digest`: rates
+    and outputs on a fixed probe batch, and its weights), not of the file: a model retrained in
+    place (same file, new weights) is a new subject, a moved or reformatted file keeps its
+    scores. The file is imported anew in each worker process, which checks the behaviour is
+    still the planned one.
     """
 
     path: str
     factory: str
-    sha256: str
+    behaviour: str
 
     @classmethod
     def from_file(cls, path, factory: str) -> ExternalSubject:
         path = Path(path).expanduser().resolve()
-        if not path.is_file():
-            raise HdbenchError(f"model file {path} not found")
-        if path.suffix != ".py":
-            raise HdbenchError(f"model file {path} is not a .py file")
-        if not _IDENTIFIER.match(factory):
-            raise HdbenchError(f"factory name {factory!r} is not a Python identifier")
-        return cls(str(path), factory, file_digest(path))
+        return cls(str(path), factory, behaviour_digest(load_factory(path, factory)))
 
     def identity(self) -> dict:
-        return {"kind": "external", "sha256": self.sha256, "factory": self.factory,
-                "hdbench_version": __version__}
+        return {"kind": "external", "behaviour": self.behaviour, "factory": self.factory}
 
     def describe(self) -> str:
-        return f"{Path(self.path).name}:{self.factory} ({self.sha256[:12]})"
-
-    def _module(self):
-        name = f"hdbench_byo_{self.sha256[:16]}"
-        if name in sys.modules:
-            return sys.modules[name]
-        spec = importlib.util.spec_from_file_location(name, self.path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:
-            raise HdbenchError(f"cannot import model file {self.path}: "
-                               f"{type(err).__name__}: {err}") from None
-        sys.modules[name] = module
-        return module
+        return f"{Path(self.path).name}:{self.factory} ({self.behaviour[:12]})"
 
     def load(self):
-        """Import the file, call the factory, check the result has the system interface."""
-        if not Path(self.path).is_file():
-            raise HdbenchError(f"model file {self.path} not found")
-        if file_digest(self.path) != self.sha256:
-            raise HdbenchError(f"model file {self.path} changed after it was planned for "
-                               "scoring; run again")
-        folder = str(Path(self.path).parent)
-        sys.path.insert(0, folder)
-        try:
-            factory = getattr(self._module(), self.factory, None)
-            if not callable(factory):
-                raise HdbenchError(f"model file {self.path} has no callable {self.factory!r}")
-            try:
-                system = factory()
-            except HdbenchError:
-                raise
-            except Exception as err:
-                raise HdbenchError(f"{Path(self.path).name}:{self.factory}() raised "
-                                   f"{type(err).__name__}: {err}") from None
-        finally:
-            if folder in sys.path:
-                sys.path.remove(folder)
-        return as_user_system(system, f"{Path(self.path).name}:{self.factory}()")
-
-
-def _module_digest(value: str) -> str | None:
-    """SHA-256 of the source file of an entry point's module, or None when it has none."""
-    module = value.partition(":")[0].strip()
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    origin = getattr(spec, "origin", None)
-    return file_digest(origin) if origin and Path(origin).is_file() else None
+        """Import the file, call the factory, check it still behaves as planned."""
+        system = load_factory(self.path, self.factory)
+        if behaviour_digest(system) != self.behaviour:
+            raise HdbenchError(f"{Path(self.path).name}:{self.factory}() behaves differently "
+                               "from when it was planned for scoring (retrained or edited); "
+                               "run again")
+        return system
 
 
 @dataclass(frozen=True)
 class PluginSubject:
     """The system an installed ``hdbench.models`` plugin builds with no options.
 
-    Identity: the entry point, its distribution's name and version and the SHA-256 of the
-    module file the entry point names (other files of the package are not hashed).
+    Identity: the entry point, its distribution's name and version and the digest of the
+    system's behaviour (:func:`hdbench.user_models.behaviour_digest`).
     """
 
     name: str
     value: str
     distribution: str | None
     version: str | None
-    source_sha256: str | None
+    behaviour: str
 
     @classmethod
     def from_name(cls, name: str) -> PluginSubject:
@@ -267,24 +131,29 @@ class PluginSubject:
         ep = found[name]
         dist = getattr(ep, "dist", None)
         return cls(name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None),
-                   _module_digest(ep.value))
+                   behaviour_digest(cls._build(name)))
+
+    @staticmethod
+    def _build(name: str):
+        from hdbench.models import build
+
+        return as_user_system(build(name), f"plugin {name}")
 
     def identity(self) -> dict:
         return {"kind": "plugin", "name": self.name, "value": self.value,
                 "distribution": self.distribution, "version": self.version,
-                "source_sha256": self.source_sha256, "hdbench_version": __version__}
+                "behaviour": self.behaviour}
 
     def describe(self) -> str:
         dist = f", {self.distribution} {self.version}" if self.distribution else ""
         return f"plugin {self.name} ({self.value}{dist})"
 
     def load(self):
-        from hdbench.models import build
-
-        if _module_digest(self.value) != self.source_sha256:
-            raise HdbenchError(f"the module of plugin {self.name!r} ({self.value}) changed "
-                               "after it was planned for scoring; run again")
-        return as_user_system(build(self.name), f"plugin {self.name}")
+        system = self._build(self.name)
+        if behaviour_digest(system) != self.behaviour:
+            raise HdbenchError(f"plugin {self.name!r} ({self.value}) behaves differently from "
+                               "when it was planned for scoring; run again")
+        return system
 
 
 # -- the canonical evaluation trials -------------------------------------------------------------
@@ -436,6 +305,9 @@ def _array(data, key: str, path) -> np.ndarray:
         where = ", ".join(str(int(i)) for i in np.argwhere(bad)[0])
         raise HdbenchError(f"{path}: {key} contains {int(bad.sum())} NaN or inf values "
                            f"(first at index [{where}])")
+    if array.size and float(np.abs(array).max()) > MAX_MAGNITUDE:
+        raise HdbenchError(f"{path}: {key} reaches {float(np.abs(array).max()):.3g}; values "
+                           f"above {MAX_MAGNITUDE:g} overflow float64 arithmetic, rescale them")
     return array
 
 
@@ -596,8 +468,7 @@ class ActivitySubject:
 
     def identity(self) -> dict:
         return {"kind": "activity", "sha256": self.sha256, "weights_key": self.weights_key,
-                "blocks": [[b.reference, b.digest] for b in self.blocks],
-                "hdbench_version": __version__}
+                "blocks": [[b.reference, b.digest] for b in self.blocks]}
 
     def describe(self) -> str:
         return f"activity {Path(self.path).name} ({self.sha256[:12]})"

@@ -1,20 +1,53 @@
 """What gets scored: trained runs, untrained networks and reference-circuit instances.
 
-Each subject knows its *identity* (a JSON-ready dict that keys the score cache: it changes when
-the subject's scores could change) and how to *load* itself as a system inside a worker process.
+Each subject knows its *identity* (a JSON-ready dict) and how to *load* itself as a system inside
+a worker process. A score is stored under :func:`score_key`: the subject's identity, the
+reference's identity (name and circuit version), the evaluation protocol and the versions of the
+code that measures (:func:`hdbench.versions.measurement_identity`), so a number is never reused
+once anything that determines it has changed:
+
+- a trained run is identified by its run hash *and* a digest of its weights (a model retrained
+  in place, or a committed run replaced by another, is a new subject);
+- an untrained network by its model, options and init seed;
+- a reference instance by its circuit's name, version and instance seed (a circuit built by a
+  user's factory by the digest of its behaviour).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdbench import __version__
 from hdbench.errors import HdbenchError
 from hdbench.scoring.bundle import EvalProtocol, hash_of
 from hdbench.training.config import TrainConfig
+from hdbench.versions import measurement_identity
+
+# The reference side of every comparison is instance 0; its ceiling is the mean over
+# instances 1-3 scored against it, its floor the mean over untrained default networks of
+# seeds 0-2.
+REFERENCE_INSTANCE = 0
+CEILING_INSTANCES = (1, 2, 3)
+FLOOR_SEEDS = (0, 1, 2)
+FLOOR_CONFIG = TrainConfig()
+
+
+@functools.lru_cache(maxsize=32)
+def _factory_behaviour(factory: str) -> str:
+    from hdbench.user_models import as_user_system, behaviour_digest
+
+    try:
+        system = ReferenceSpec("x", factory).load(REFERENCE_INSTANCE)
+    except HdbenchError:
+        raise
+    except Exception as err:
+        raise HdbenchError(f"reference factory {factory!r} raised {type(err).__name__}: "
+                           f"{err}") from None
+    return behaviour_digest(as_user_system(system, f"reference factory {factory}"))
 
 
 @dataclass(frozen=True)
@@ -82,22 +115,57 @@ class ReferenceSpec:
     def to_dict(self) -> dict:
         return {"name": self.name, "factory": self.factory}
 
+    def identity(self) -> dict:
+        """Name, factory and what the circuit is: the built-in circuit's version, or the
+        behaviour digest of a factory's instance 0."""
+        if self.factory is None:
+            import reference_circuits
+
+            return {**self.to_dict(), "version": reference_circuits.version(self.name)}
+        return {**self.to_dict(), "behaviour": _factory_behaviour(self.factory)}
+
+
+def weights_digest(model_file) -> str:
+    """SHA-256 (hex) of the parameters saved in a ``model.pt`` (names, shapes, values)."""
+    from hdbench.training import checkpoint
+
+    saved = checkpoint.load(model_file, kind="model")
+    digest = hashlib.sha256(json.dumps([saved.get("model"), saved.get("model_options")])
+                            .encode())
+    for name in sorted(saved.get("state", {})):
+        tensor = saved["state"][name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
 
 @dataclass(frozen=True)
 class TrainedSubject:
-    """A finished training run (``path`` holds its ``model.pt``); identified by its run hash."""
+    """A finished training run (``path`` holds its ``model.pt``), identified by its run hash
+    and the digest of its weights."""
 
     config: TrainConfig
     path: str
+    weights: str
+
+    @classmethod
+    def from_run(cls, config: TrainConfig, path) -> TrainedSubject:
+        path = Path(path)
+        if not (path / "model.pt").is_file():
+            raise HdbenchError(f"{path} holds no model.pt: is the training run finished?")
+        return cls(config, str(path), weights_digest(path / "model.pt"))
 
     def identity(self) -> dict:
-        return {"kind": "trained", "run_hash": self.config.run_hash()}
+        return {"kind": "trained", "run_hash": self.config.run_hash(), "weights": self.weights}
 
     def load(self):
-        from hdbench.training.trainer import load_model
+        from hdbench.runs import load_model
 
         if not (Path(self.path) / "model.pt").is_file():
             raise HdbenchError(f"{self.path} holds no model.pt: is the training run finished?")
+        if weights_digest(Path(self.path) / "model.pt") != self.weights:
+            raise HdbenchError(f"{self.path}/model.pt changed after it was planned for scoring; "
+                               "run again")
         return load_model(self.path)
 
     def describe(self) -> str:
@@ -114,7 +182,7 @@ class UntrainedSubject:
         return {"kind": "untrained", "model": self.config.model,
                 "model_options": json.loads(json.dumps(self.config.model_options,
                                                        sort_keys=True)),
-                "seed": self.config.seed, "hdbench_version": __version__}
+                "seed": self.config.seed}
 
     def load(self):
         from hdbench.training.trainer import build_model
@@ -133,8 +201,8 @@ class ReferenceSubject:
     instance_seed: int = 1
 
     def identity(self) -> dict:
-        return {"kind": "reference", **self.reference.to_dict(),
-                "instance_seed": self.instance_seed, "hdbench_version": __version__}
+        return {"kind": "reference", **self.reference.identity(),
+                "instance_seed": self.instance_seed}
 
     def load(self):
         return self.reference.load(self.instance_seed)
@@ -146,6 +214,15 @@ class ReferenceSubject:
 Subject = TrainedSubject | UntrainedSubject | ReferenceSubject
 
 
-def subject_key(subject: Subject, protocol: EvalProtocol) -> str:
-    """Cache key of a subject's scores under an evaluation protocol."""
-    return hash_of({"subject": subject.identity(), "protocol": protocol.to_dict()})
+def ceiling_subjects(reference: ReferenceSpec) -> list[ReferenceSubject]:
+    return [ReferenceSubject(reference, k) for k in CEILING_INSTANCES]
+
+
+def floor_subjects() -> list[UntrainedSubject]:
+    return [UntrainedSubject(FLOOR_CONFIG.replace(seed=s)) for s in FLOOR_SEEDS]
+
+
+def score_key(subject, reference: ReferenceSpec, protocol: EvalProtocol) -> str:
+    """Cache key of a subject's scores against ``reference`` under ``protocol``."""
+    return hash_of({"subject": subject.identity(), "reference": reference.identity(),
+                    "protocol": protocol.to_dict(), "code": measurement_identity()})

@@ -5,16 +5,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
-from hdbench import __version__
 from hdbench.errors import HdbenchError
+from hdbench.versions import training_identity
 
 LR_SCHEDULES = ("constant", "cosine")
 # Fields of training on sparse recordings of a teacher (issue 8), serialised only when set.
 TEACHER_FIELDS = ("teacher", "record_fraction", "activity_weight", "record_seed", "bank_trials",
                   "bank_refresh")
 TEACHER_DEFAULTS = {"activity_weight": 1.0, "bank_trials": 256, "bank_refresh": 50}
+MAX_SEED = 2**32 - 1
+# Float tensors of the size batch x steps x units that one training update keeps alive (rates,
+# GEMM rows, slopes, the backward's P, gradients, noise blocks): for the memory estimate.
+_LIVE_BLOCKS = 10
 
 
 @dataclass(frozen=True)
@@ -112,17 +117,22 @@ class TrainConfig:
         from hdbench.task import get_spec
 
         get_spec(self.task)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
+                or not 0 <= self.seed <= MAX_SEED:
+            raise HdbenchError(f"seed must be an integer in [0, {MAX_SEED}]; got {self.seed!r}")
         for name in ("updates", "batch_size", "val_every", "val_trials", "test_trials",
                      "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HdbenchError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("lr", "lr_final_factor", "input_lr_factor"):
-            if not getattr(self, name) > 0:
-                raise HdbenchError(f"{name} must be > 0; got {getattr(self, name)!r}")
-        for name in ("weight_decay", "grad_clip", "rate_penalty", "weight_l2", "noise_std"):
-            if not getattr(self, name) >= 0:
-                raise HdbenchError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+        for name in ("lr", "lr_final_factor", "input_lr_factor", "grad_clip"):
+            value = getattr(self, name)
+            if not _real(value) or not (math.isfinite(value) and value > 0):
+                raise HdbenchError(f"{name} must be a finite number > 0; got {value!r}")
+        for name in ("weight_decay", "rate_penalty", "weight_l2", "noise_std"):
+            value = getattr(self, name)
+            if not _real(value) or not (math.isfinite(value) and value >= 0):
+                raise HdbenchError(f"{name} must be a finite number >= 0; got {value!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise HdbenchError(
                 f"unknown lr_schedule {self.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}"
@@ -193,6 +203,28 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def run_hash(self) -> str:
-        """Identity of the run: hash of the config and the package version."""
-        payload = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
+        """Identity of the run: hash of the config and of the versions of the code components
+        that determine a trained model (:func:`hdbench.versions.training_identity`)."""
+        payload = json.dumps({"config": self.to_dict(), "code": training_identity()},
+                             sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def estimated_memory_bytes(self) -> int:
+        """A rough upper estimate of the memory one training update needs (float32 blocks of
+        batch x steps x units, the weights, validation), to refuse impossible sizes early."""
+        from hdbench.task import get_spec
+
+        units = self.model_options.get("n_units", 100)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise HdbenchError(f"model option n_units must be a positive integer; got {units!r}")
+        steps = get_spec(self.task).n_steps
+        gates = 4 if self.model == "lstm" else 3 if self.model == "gru" else 1
+        trials = max(self.batch_size, self.val_trials, self.test_trials)
+        activity = 4 * _LIVE_BLOCKS * gates * self.batch_size * steps * units
+        evaluation = 4 * 3 * gates * trials * steps * units
+        weights = 4 * 16 * gates * units * (units + 8)
+        return activity + evaluation + weights
+
+
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hdbench import runs
 from hdbench.errors import HdbenchError
 from hdbench.task import get_spec, make_trials
 
@@ -89,15 +90,10 @@ def load_teacher(name: str) -> Teacher:
     if name in reference_circuits.available():
         return _reference_teacher(name)
     path = Path(name)
-    if path.is_dir() and (path / "model.pt").is_file() and (path / "config.json").is_file():
-        from hdbench.training.config import TrainConfig
-        from hdbench.training.trainer import load_model
-
-        try:
-            config = TrainConfig.from_dict(json.loads((path / "config.json").read_text())["config"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise HdbenchError(f"teacher run {path}: unreadable config.json ({err})") from None
-        return Teacher(name, load_model(path), config.task, "run")
+    if path.is_dir() and (path / runs.MODEL_FILE).is_file() and \
+            (path / runs.CONFIG_FILE).is_file():
+        run = runs.Run.load(path)
+        return Teacher(name, run.model(), run.task, "run")
     raise HdbenchError(f"unknown teacher {name!r}: expected a reference circuit "
                        f"({', '.join(reference_circuits.available())}) or a finished training "
                        "run directory (with config.json and model.pt)")

@@ -1,41 +1,41 @@
 """The optimisation loop: fresh trials every update, validation-based selection, resume.
 
-A run directory holds
-
-- ``config.json``   the :class:`TrainConfig` (written first; identifies the run);
-- ``checkpoint.pt`` the resumable state (model, optimiser, λ_r, history, best model so far);
-- ``history.csv``   update, loss, NE of the training batch, validation NE where measured;
-- ``model.pt``      the selected (lowest validation NE) model, written at the end;
-- ``metrics.json``  test NE of the selected model and run facts, written at the end;
-- ``recorded.json`` with a teacher only: the recorded teacher neurons, their student units and
-  rate scales (:mod:`hdbench.training.recordings`; also in ``metrics.json["recording"]``).
-
-Every file is written atomically, so an interrupted run can always be resumed.
+It writes a run directory (layout: :mod:`hdbench.runs`): ``config.json`` first, then
+``checkpoint.pt`` (model, optimiser, λ_r, history, best model so far) and ``history.csv`` every
+``checkpoint_every`` updates, and ``model.pt`` (the lowest-validation-NE model) and
+``metrics.json`` at the end; with a teacher also ``recorded.json``
+(:mod:`hdbench.training.recordings`). Every file is written atomically and the directory is
+locked while training, so an interrupted run can always be resumed and two processes never
+write one run. A loss that becomes non-finite stops training with ``status: diverged``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hdbench import __version__
+from hdbench import __version__, runs
 from hdbench.core.allocator import keep_large_allocations
 from hdbench.errors import HdbenchError
+from hdbench.locks import ProcessLock
 from hdbench.task import (
     TEST_STREAM,
     TRAIN_STREAM,
     VALIDATION_STREAM,
+    get_spec,
     make_trials,
     seed_for,
 )
 from hdbench.training import checkpoint, recordings
 from hdbench.training.config import TrainConfig
 from hdbench.training.losses import masked_mse, normalized_error, rate_penalty
+from hdbench.versions import training_identity
 
 NOISE_STREAM = 4
 HISTORY_COLUMNS = ("update", "loss", "mse", "ne", "val_ne", "rate_penalty", "lr")
@@ -90,36 +90,83 @@ def _write_history(run_dir: Path, history: dict) -> None:
     checkpoint.atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
 
 
-def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> dict | None:
-    """Create or check the run directory; return the saved state when resuming."""
+class TrainingDiverged(HdbenchError):
+    """The loss became non-finite before any finite validation: there is no model to keep."""
+
+
+def _memory_available() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise HdbenchError(f"cannot write to run directory {run_dir}: {err.strerror}") from None
-    config_file = run_dir / "config.json"
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_resources(config: TrainConfig) -> None:
+    """Refuse a run whose tensors cannot fit in memory, before anything is allocated."""
+    need = config.estimated_memory_bytes()
+    available = _memory_available()
+    if available is not None and need > available:
+        units = config.model_options.get("n_units", 100)
+        raise HdbenchError(
+            f"this run needs about {need / 2**30:.3g} GiB (batch {config.batch_size} x "
+            f"{get_spec(config.task).n_steps} steps x {units} units, {config.val_trials} "
+            f"validation and {config.test_trials} test trials) but only "
+            f"{available / 2**30:.3g} GiB are available; use a smaller batch or network")
+
+
+def _check_run_dir(run_dir) -> Path:
+    if run_dir is None or str(run_dir).strip() == "":
+        raise HdbenchError("the run directory must be a non-empty path (--out)")
+    run_dir = Path(run_dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HdbenchError(f"{run_dir} exists and is not a folder; choose a run directory")
+    return run_dir
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[dict | None,
+                                                                                   bool]:
+    """Check the (locked) run directory; return (the saved state when resuming, whether
+    config.json was written now)."""
+    config_file = run_dir / runs.CONFIG_FILE
     if config_file.exists():
-        stored = TrainConfig.from_dict(json.loads(config_file.read_text())["config"])
+        stored = runs.Run.load(run_dir)
         if not resume:
-            raise HdbenchError(
-                f"{run_dir} already holds a run; pass --resume to continue it or choose "
-                "another output directory"
-            )
-        if stored != config:
-            raise HdbenchError(
-                f"{run_dir} holds a run with a different config; resume it with the same "
-                "options or choose another output directory"
-            )
-        state_file = run_dir / "checkpoint.pt"
-        return checkpoint.load(state_file, kind="train-state") if state_file.exists() else None
+            raise HdbenchError(f"{run_dir} already holds a run; pass --resume to continue it or "
+                               "choose another output directory")
+        if stored.config != config:
+            raise HdbenchError(f"{run_dir} holds a run with a different config; resume it with "
+                               "the same options or choose another output directory")
+        if not stored.matches_code():
+            raise HdbenchError(f"{stored.code_mismatch()}; resuming would mix two code "
+                               "versions: start a new run directory")
+        state_file = run_dir / runs.CHECKPOINT_FILE
+        if not state_file.exists():
+            return None, False
+        state = checkpoint.load(state_file, kind="train-state")
+        try:
+            saved = TrainConfig.from_dict(json.loads(state["config"]))
+        except (KeyError, TypeError, ValueError, HdbenchError):
+            raise HdbenchError(f"{state_file} has no readable config; the checkpoint is "
+                               "damaged") from None
+        if saved != config:
+            raise HdbenchError(f"{state_file} was written by a run with another config than "
+                               f"{config_file}; remove it or start a new run directory")
+        return state, False
+    if runs.holds_files(run_dir):
+        raise HdbenchError(f"{run_dir} is not empty and holds no training run (no "
+                           f"{runs.CONFIG_FILE}); choose an empty or new folder")
     checkpoint.atomic_write_text(
         config_file,
         json.dumps({"config": config.to_dict(), "run_hash": config.run_hash(),
-                    "hdbench_version": __version__}, indent=2, sort_keys=True),
+                    "code": training_identity(), "hdbench_version": __version__},
+                   indent=2, sort_keys=True),
     )
-    return None
+    return None, True
 
 
 def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True,
@@ -130,10 +177,11 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     ----------
     config : TrainConfig
     run_dir : path
-        Output directory; must not hold another run unless ``resume``.
+        Output directory; must be new, empty, or hold this run (with ``resume``). It is locked
+        while training: a second process training into it gets a one-line error.
     resume : bool
-        Continue the run in ``run_dir`` from its last checkpoint. The result is identical to
-        an uninterrupted run with the same config.
+        Continue the run in ``run_dir`` from its last checkpoint (which must have been written
+        by the same config and code). The result is identical to an uninterrupted run.
     progress : bool
         Show a progress bar with the current and validation NE.
     stop_after : int, optional
@@ -143,18 +191,84 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     Returns
     -------
     dict
-        The contents of ``metrics.json`` (``test_ne``, ``best_val_ne``, ``best_update``, ...),
-        or the partial state's summary when stopped early.
+        The contents of ``metrics.json`` (``test_ne``, ``best_val_ne``, ``best_update``,
+        ``status`` = ``finished`` or ``diverged``, ...), or the partial state's summary when
+        stopped early.
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss became non-finite before any finite validation (no model to keep); the
+        status is recorded in ``metrics.json`` and a resume raises the same error.
     """
-    run_dir = Path(run_dir)
+    run_dir = _check_run_dir(run_dir)
+    check_resources(config)
     model = build_model(config)  # a bad model name or option fails before the disk is touched
-    keep_large_allocations()
-    bank = None
+    teacher = recording = None
     if config.teacher is not None:  # so does a bad teacher, task or student size
         teacher = recordings.load_teacher(config.teacher)
         recording = recordings.recording_for(config, teacher)
-    state = _prepare_run_dir(config, run_dir, resume)
-    if config.teacher is not None:
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise HdbenchError(f"cannot write to run directory {run_dir}: {err.strerror}") from None
+    lock = ProcessLock(run_dir / runs.LOCK_FILE, f"run directory {run_dir}")
+    try:
+        lock.acquire()
+    except HdbenchError:
+        if created and not runs.holds_files(run_dir):
+            _remove_quietly(run_dir)
+        raise
+    wrote_config = False
+    try:
+        state, wrote_config = _prepare_run_dir(config, run_dir, resume)
+        return _train(config, run_dir, model, state, teacher, recording, progress, stop_after)
+    except BaseException:
+        # A start that fails before its first checkpoint leaves nothing behind.
+        if wrote_config and not (run_dir / runs.CHECKPOINT_FILE).exists():
+            for name in (runs.CONFIG_FILE, runs.HISTORY_FILE, recordings.RECORDED_FILE):
+                (run_dir / name).unlink(missing_ok=True)
+            if created:
+                lock.release()
+                _remove_quietly(run_dir)
+        raise
+    finally:
+        if lock.is_locked:
+            lock.release()
+
+
+def _remove_quietly(folder: Path) -> None:
+    """Remove ``folder`` if it holds nothing but a lock (created by this call)."""
+    for name in (runs.LOCK_FILE, runs.LOCK_FILE + ".pid"):
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _diverged_metrics(run_dir: Path) -> dict | None:
+    try:
+        metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("status") == "diverged" else None
+
+
+def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording, progress,
+           stop_after) -> dict:
+    keep_large_allocations()
+    diverged = _diverged_metrics(run_dir)
+    if diverged is not None:
+        if diverged.get("test_ne") is None:
+            raise TrainingDiverged(_diverged_message(config, diverged))
+        return diverged
+    bank = None
+    if teacher is not None:
         checkpoint.atomic_write_text(run_dir / recordings.RECORDED_FILE,
                                      json.dumps(recording.to_dict(), indent=2))
         bank = recordings.TeacherBank(config, recording, teacher)
@@ -170,8 +284,13 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
             float(state["elapsed_s"])
         best = {"ne": float(state["best_val_ne"]), "update": int(state["best_update"]),
                 "state": state["best_model"]}
-    if start >= config.updates and (run_dir / "metrics.json").exists():
-        return json.loads((run_dir / "metrics.json").read_text())
+    if start >= config.updates:
+        try:
+            metrics = runs.Run.load(run_dir).metrics()
+        except HdbenchError:  # damaged: recomputed below from the checkpoint's best model
+            metrics = None
+        if metrics is not None and "test_ne" in metrics:
+            return metrics
 
     val = validation_trials(config)
     end = config.updates if stop_after is None else min(config.updates, stop_after)
@@ -190,9 +309,10 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
             "rate_penalty": lam, "history": history, "best_val_ne": best["ne"],
             "best_update": best["update"], "best_model": best["state"],
             "elapsed_s": elapsed + time.perf_counter() - t0,
-        }, run_dir / "checkpoint.pt")
+        }, run_dir / runs.CHECKPOINT_FILE)
         _write_history(run_dir, history)
 
+    diverged_at = None
     for update in range(start, end):
         model.train()
         lr = _learning_rate(config, update)
@@ -213,6 +333,9 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
                 rates, recorded, recording.student_units, m)
         if config.weight_l2 > 0:
             loss = loss + config.weight_l2 * sum(w.pow(2).mean() for w in _in_out_weights(model))
+        if not math.isfinite(loss.item()):
+            diverged_at = update + 1
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -224,6 +347,9 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
         val_ne = math.nan
         if done % config.val_every == 0 or done == config.updates:
             val_ne = evaluate_ne(model, val)
+            if not math.isfinite(val_ne):
+                diverged_at = done
+                break
             if val_ne < best["ne"]:
                 best = {"ne": val_ne, "update": done,
                         "state": {k: v.clone() for k, v in model.state_dict().items()}}
@@ -239,27 +365,54 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     if bar is not None:
         bar.close()
     elapsed += time.perf_counter() - t0
-    if end < config.updates:
+    if diverged_at is None and end < config.updates:
         return {"stopped_at": end, "best_val_ne": best["ne"]}
+    facts = {"train_wall_s": elapsed, "torch_threads": torch.get_num_threads(),
+             "run_hash": config.run_hash(), "code": training_identity(),
+             "hdbench_version": __version__}
+    if diverged_at is not None:
+        _write_history(run_dir, history)
+        facts.update(status="diverged", diverged_at=diverged_at)
+        if best["state"] is None:
+            metrics = {"test_ne": None, "best_val_ne": None, "best_update": None, **facts}
+            checkpoint.atomic_write_text(run_dir / runs.METRICS_FILE,
+                                         json.dumps(metrics, indent=2))
+            raise TrainingDiverged(_diverged_message(config, metrics))
+    else:
+        facts["status"] = "finished"
 
     model.load_state_dict(best["state"])
     test_ne = evaluate_ne(model, test_trials(config))
     checkpoint.save({"kind": "model", "model": config.model,
                      "model_options": json.dumps(build_model_options(config)),
                      "state": model.state_dict(), "config": config.to_json()},
-                    run_dir / "model.pt")
+                    run_dir / runs.MODEL_FILE)
     metrics = {"test_ne": test_ne, "best_val_ne": best["ne"], "best_update": best["update"],
                "final_val_ne": next((v for v in reversed(history["val_ne"])
-                                     if not math.isnan(v)), math.nan),
-               "train_wall_s": elapsed, "torch_threads": torch.get_num_threads(),
-               "run_hash": config.run_hash(), "hdbench_version": __version__}
+                                     if not math.isnan(v)), math.nan), **facts}
     if bank is not None:
         metrics["test_activity_mse"] = recordings.activity_mse(model, recording,
                                                                test_trials(config))
         metrics["teacher_simulation_s"] = bank.simulated_s
         metrics["recording"] = recording.to_dict()
-    checkpoint.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    checkpoint.atomic_write_text(run_dir / runs.METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
+
+
+def _diverged_message(config: TrainConfig, metrics: dict) -> str:
+    return (f"training diverged at update {metrics.get('diverged_at')} (non-finite loss or "
+            f"validation NE) before any finite validation, so there is no model to keep; "
+            f"lower the learning rate (lr {config.lr:g}) or the gradient clip "
+            f"({config.grad_clip:g})")
+
+
+def diverged_note(metrics: dict) -> str:
+    """One line on a run that diverged after a finite validation ('' for a finished run)."""
+    if metrics.get("status") != "diverged":
+        return ""
+    return (f"training diverged at update {metrics.get('diverged_at')} (non-finite loss or "
+            f"validation NE); kept the best finite model (update {metrics.get('best_update')}, "
+            f"validation NE {100 * metrics.get('best_val_ne', math.nan):.3g} %)")
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.AdamW:
@@ -287,32 +440,11 @@ def build_model_options(config: TrainConfig) -> dict:
     return options
 
 
-def load_model(run_dir):
-    """The selected model of a finished run (or a ``model.pt`` path), in eval mode."""
-    from hdbench.models import build
-
-    path = Path(run_dir)
-    path = path / "model.pt" if path.is_dir() else path
-    if not path.exists():
-        raise HdbenchError(f"{path} not found: is this a finished training run?")
-    saved = checkpoint.load(path, kind="model")
-    model = build(saved["model"], **json.loads(saved["model_options"]))
-    try:
-        model.load_state_dict(saved["state"])
-    except RuntimeError as err:
-        raise HdbenchError(f"{path} does not match its model config: {err}") from None
-    return model.eval()
-
-
 def evaluate(run_dir, n_trials: int | None = None) -> dict:
     """Test NE (noise-free, held-out test stream) of a finished run's selected model."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise HdbenchError(f"{run_dir} is not a training run (no config.json)")
-    config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"])
+    run = runs.Run.load(run_dir)
+    config = run.config
     if n_trials is not None:
         config = config.replace(test_trials=n_trials)
-    model = load_model(run_dir)
-    return {"test_ne": evaluate_ne(model, test_trials(config)), "task": config.task,
+    return {"test_ne": evaluate_ne(run.model(), test_trials(config)), "task": config.task,
             "test_trials": config.test_trials}
