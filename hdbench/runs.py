@@ -8,8 +8,11 @@ A run directory (written by :func:`hdbench.training.train`) holds
 - ``history.csv``   per-update loss and NE;
 - ``model.pt``      the selected model (lowest validation NE), written at the end;
 - ``metrics.json``  test NE and run facts (``status``: ``finished`` or ``diverged``);
-- ``recorded.json`` with a teacher only (:mod:`hdbench.training.recordings`);
-- ``.lock``         held by the process training in it.
+- ``recorded.json`` with a teacher only (:mod:`hdbench.training.recordings`).
+
+While a process trains into a run directory it holds the directory's lock (:func:`run_lock`),
+a file under ``$HDBENCH_HOME/locks/runs`` named by the directory's absolute path, so that a
+second process is refused before it touches the folder and nothing is left in the folder.
 
 Every reader goes through :class:`Run`, so a garbled or foreign file gives one clear error.
 """
@@ -28,11 +31,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
-LOCK_FILE = ".lock"
 # The files of a finished run (what the run cache and the committed zoo keep).
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE)
-# Files that do not make a folder "hold something" (a lock, its pid note, temporaries).
-_IGNORABLE = (LOCK_FILE, LOCK_FILE + ".pid")
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -49,12 +49,24 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def holds_files(folder) -> bool:
-    """Whether ``folder`` exists and holds anything besides a lock and stale temporaries."""
+    """Whether ``folder`` exists and holds anything besides temporaries of atomic writes."""
     folder = Path(folder)
     if not folder.is_dir():
         return False
-    return any(p.name not in _IGNORABLE and not p.name.endswith(".tmp")
-               for p in folder.iterdir())
+    return any(not p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+def run_lock(run_dir):
+    """The inter-process lock of a run directory (not yet acquired)."""
+    import hashlib
+
+    from hdbench.home import default_root
+    from hdbench.locks import ProcessLock
+
+    resolved = str(Path(run_dir).expanduser().resolve())
+    name = hashlib.sha256(resolved.encode()).hexdigest()[:24]
+    return ProcessLock(default_root() / "locks" / "runs" / f"{name}.lock",
+                       f"run directory {run_dir}")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import platform
 import shutil
 import subprocess
@@ -48,18 +47,11 @@ from pathlib import Path
 from hdbench import __version__
 from hdbench.atomic import atomic_write_bytes, atomic_write_text
 from hdbench.errors import HdbenchError
+from hdbench.home import default_root
 from hdbench.locks import ProcessLock
 from hdbench.runs import RUN_FILES
 
 SCHEMA = 1
-
-
-def default_root() -> Path:
-    """``$HDBENCH_HOME``, else ``$XDG_CACHE_HOME/hdbench``, else ``~/.cache/hdbench``."""
-    if os.environ.get("HDBENCH_HOME"):
-        return Path(os.environ["HDBENCH_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "hdbench"
 
 
 def jsonable(obj):

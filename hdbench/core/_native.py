@@ -46,8 +46,9 @@ _enabled = True
 def build_directory() -> Path:
     root = os.environ.get("TORCH_EXTENSIONS_DIR")
     if root is None:
-        home = os.environ.get("HDBENCH_HOME") or Path.home() / ".cache" / "hdbench"
-        root = Path(home) / "torch_extensions"
+        from hdbench.home import default_root
+
+        root = default_root() / "torch_extensions"
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
     tag = (f"py{sys.version_info.major}{sys.version_info.minor}-torch{torch.__version__}-abi{abi}"
            .replace("+", "_"))

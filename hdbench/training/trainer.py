@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +24,6 @@ import torch
 from hdbench import __version__, runs
 from hdbench.core.allocator import keep_large_allocations
 from hdbench.errors import HdbenchError
-from hdbench.locks import ProcessLock
 from hdbench.task import (
     TEST_STREAM,
     TRAIN_STREAM,
@@ -208,47 +208,32 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
     if config.teacher is not None:  # so does a bad teacher, task or student size
         teacher = recordings.load_teacher(config.teacher)
         recording = recordings.recording_for(config, teacher)
+    lock = runs.run_lock(run_dir).acquire()  # a second process is refused here, untouched
+    wrote_config = False
     created = not run_dir.exists()
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise HdbenchError(f"cannot write to run directory {run_dir}: {err.strerror}") from None
-    lock = ProcessLock(run_dir / runs.LOCK_FILE, f"run directory {run_dir}")
-    try:
-        lock.acquire()
-    except HdbenchError:
-        if created and not runs.holds_files(run_dir):
-            _remove_quietly(run_dir)
-        raise
-    wrote_config = False
-    try:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / f".write-test-{os.getpid()}.tmp"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise HdbenchError(f"cannot write to run directory {run_dir}: "
+                               f"{err.strerror}") from None
         state, wrote_config = _prepare_run_dir(config, run_dir, resume)
         return _train(config, run_dir, model, state, teacher, recording, progress, stop_after)
+    except TrainingDiverged:  # a result, recorded in metrics.json: kept
+        raise
     except BaseException:
         # A start that fails before its first checkpoint leaves nothing behind.
         if wrote_config and not (run_dir / runs.CHECKPOINT_FILE).exists():
             for name in (runs.CONFIG_FILE, runs.HISTORY_FILE, recordings.RECORDED_FILE):
                 (run_dir / name).unlink(missing_ok=True)
-            if created:
-                lock.release()
-                _remove_quietly(run_dir)
+        if created and run_dir.is_dir() and not runs.holds_files(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
-        if lock.is_locked:
-            lock.release()
-
-
-def _remove_quietly(folder: Path) -> None:
-    """Remove ``folder`` if it holds nothing but a lock (created by this call)."""
-    for name in (runs.LOCK_FILE, runs.LOCK_FILE + ".pid"):
-        (folder / name).unlink(missing_ok=True)
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+        lock.release()
 
 
 def _diverged_metrics(run_dir: Path) -> dict | None:
