@@ -4,3 +4,13 @@ Kept import-light on purpose: ``hdbench --help`` must answer without importing t
 """
 
 __version__ = "0.1.0"
+
+_API = ("score", "summarise", "load_leaderboard", "rank", "benchmarks")
+
+
+def __getattr__(name):  # the Python API, imported on first use (keeps `hdbench --help` light)
+    if name in _API:
+        from hdbench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'hdbench' has no attribute {name!r}")

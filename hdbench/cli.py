@@ -94,9 +94,12 @@ def cmd_leaderboard(args) -> int:
     if jobs is None:  # the quick leaderboard's time budget assumes 2 cores
         jobs = min(QUICK_JOBS, os.cpu_count() or 1) if args.quick else 1
     check_out_dir(args.out)
+    from hdbench.byo import parse_references
+
+    references = parse_references(args.reference)
     outcome = run_leaderboard(
-        references=args.reference or None, quick=args.quick,
-        subjects=leaderboard_subjects(args, args.reference), out_dir=args.out,
+        references=references, quick=args.quick,
+        subjects=leaderboard_subjects(args, references), out_dir=args.out,
         train=not args.no_train, **runner_options(args, jobs=jobs))
     return 1 if outcome.failures else 0
 
@@ -129,6 +132,34 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_benchmarks(args) -> int:
+    from hdbench.errors import HdbenchError
+    from hdbench.scoring import all_benchmarks, get
+
+    if args.id:
+        bench = get(args.id)
+        info = bench.describe()
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key.ljust(width)}  {value}")
+        return 0
+    references = [args.reference] if args.reference else None
+    if args.reference:
+        import reference_circuits
+
+        if args.reference not in reference_circuits.available():
+            raise HdbenchError(f"unknown reference circuit {args.reference!r}; known: "
+                               f"{', '.join(reference_circuits.available())}")
+    found = all_benchmarks(references, args.family)
+    width = max((len(b.id) for b in found), default=10)
+    for bench in found:
+        direction = "higher" if bench.higher_is_better else "lower"
+        print(f"{bench.id.ljust(width)}  v{bench.version}  {direction:6s}  "
+              f"{bench.comparison}")
+    print(f"{len(found)} benchmarks; `hdbench benchmarks ID` describes one")
+    return 0
+
+
 def cmd_figures(args) -> int:
     from hdbench.figures import render_figures
 
@@ -156,17 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=sorted(PRESETS), metavar="PRESET",
                    help=f"task preset, one of {', '.join(PRESETS)} (default cueva-1x; with "
                         "--teacher the teacher's own)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initialisation, training trials and noise (default 0)")
     p.add_argument("--updates", type=positive_int, help="parameter updates (default 5000)")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--batch-size", type=positive_int,
+                   help="fresh trials per update (default 100)")
+    p.add_argument("--lr", type=float, help="AdamW learning rate (default 1e-3)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="learning-rate schedule (default cosine, to 1%% of --lr)")
     p.add_argument("--input-lr-factor", type=float,
-                   help="learning-rate multiplier for the input weights")
-    p.add_argument("--weight-decay", type=nonneg_float)
-    p.add_argument("--rate-penalty", type=nonneg_float, help="initial λ_r")
-    p.add_argument("--noise-std", type=nonneg_float, help="training rate-noise SD")
-    p.add_argument("--activation", help="CTRNN rate function: retanh, tanh, relu, softplus")
+                   help="learning-rate multiplier for the input weights (default 10)")
+    p.add_argument("--weight-decay", type=nonneg_float,
+                   help="AdamW decoupled weight decay (default 0.01)")
+    p.add_argument("--rate-penalty", type=nonneg_float, help="initial λ_r of the rate penalty (default 0.01)")
+    p.add_argument("--noise-std", type=nonneg_float, help="SD of the training noise (default 0.1)")
+    p.add_argument("--activation", help="CTRNN rate function: retanh (default), tanh, relu, softplus")
     p.add_argument("--units", type=positive_int, help="recurrent units (default 100)")
     p.add_argument("--noise-location", choices=["rate", "state"],
                    help="CTRNN: training noise on the rates or in the state equation")
@@ -194,19 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     p.add_argument("--record-fractions", type=float, nargs="+", metavar="P",
                    help="recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 1)")
-    p.add_argument("--updates", type=positive_int, help="training updates per student")
+    p.add_argument("--updates", type=positive_int, help="training updates per student (default: the experiment's schedule)")
     add_runner_options(p, "local worker processes, 1 torch thread each (default 1)")
     p.add_argument("--out", default="results",
                    help="output folder; the table goes to OUT/experiments/ (default results)")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("evaluate", help="test NE of a trained run")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a finished training run directory (or zoo run folder)")
     p.add_argument("--trials", type=positive_int, help="test trials (default: the run's)")
     p.add_argument("--json", action="store_true", help="print a JSON object with test_ne")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("leaderboard", help="train and score the model zoo against the reference "
@@ -218,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                        jobs_default=None)
     p.add_argument("--out", default="results", help="output folder (default results)")
     p.add_argument("--reference", action="append", metavar="NAME[=MODULE:FACTORY]",
-                   help="score against this reference (repeatable; default: all available)")
+                   help="score against this reference (repeatable, or comma-separated; "
+                        "default: all available)")
     p.add_argument("--no-train", action="store_true",
                    help="score only zoo models that have a checkpoint (cache or <out>/zoo); "
                         "list the others instead of training them")
@@ -237,14 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task statistics (default: the run's task or the circuit's preset)")
     p.add_argument("--trials", type=positive_int, default=1000,
                    help="noise-free trials for tuning (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the trials (default 0)")
     p.add_argument("--kappa", type=nonneg_float, help="|AV asymmetry| of a shifter (0.03)")
     p.add_argument("--min-r", type=nonneg_float, help="resultant length of HD tuning (0.3)")
     p.add_argument("--inactive-rate", type=nonneg_float, help="max rate of inactive units")
     p.add_argument("--quick", action="store_true",
                    help="skip drift/diffusion, noise robustness and generalisation")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("simulate", help="simulate a reference circuit on test trials and write "
@@ -257,8 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-seed", type=int, default=0, help="which circuit instance")
     p.add_argument("--out", required=True, help="output folder (simulation.npz, summary.json)")
     p.add_argument("--json", action="store_true", help="print rms_error_deg and gain as JSON")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("benchmarks", help="list the registered benchmarks, or describe one")
+    p.add_argument("id", nargs="?", help="a benchmark id to describe (e.g. fly.task.test-ne)")
+    p.add_argument("--reference", help="only this reference circuit's (default: all)")
+    p.add_argument("--family", help="only this family: task, tuning, representation, "
+                                    "connectivity, dynamics, ... (default: all)")
+    p.set_defaults(func=cmd_benchmarks)
 
     p = sub.add_parser("figures", help="render the paper figures from stored results "
                                        "(skips a figure whose data is missing)")
@@ -275,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test trials simulated per system (default 200)")
     p.add_argument("--model", metavar="ID",
                    help="zoo model shown beside the references (default ctrnn, its lowest seed)")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.set_defaults(func=cmd_figures)
     return parser
 

@@ -62,6 +62,15 @@ def cmd_score(args) -> int:
         "hdbench-scores", model_id, "quick" if args.quick else "full")
     result = score(model_id, subject, references, quick=args.quick, out_dir=out,
                    **runner_options(args))
+    if args.against and result.table is not None:
+        from hdbench.api import load_leaderboard, rank
+
+        result.table.attrs["quick"] = args.quick
+        ranking = rank(result.table, load_leaderboard(args.against))
+        print(f"rank among {len(ranking)} models of {args.against} (overall score):")
+        for row in ranking.itertuples():
+            marker = "  <-- " + model_id if row.submitted else ""
+            print(f"  {row.rank:3d}  {row.model:28s} {row.overall:6.3f} ({row.coverage}){marker}")
     return 1 if result.failures else 0
 
 
@@ -73,8 +82,10 @@ def add_commands(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the quick protocol's trials (as hdbench leaderboard --quick)")
     p.add_argument("--reference", action="append", metavar="NAME[,NAME]",
-                   help="references whose trials to export (default: all available)")
-    p.add_argument("--threads", type=positive_int, default=1)
+                   help="references whose trials to export (repeatable, or comma-separated; "
+                        "default: all available)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.set_defaults(func=cmd_export_trials)
 
     p = sub.add_parser("score", help="score a model file or recorded activity against the "
@@ -90,12 +101,18 @@ def add_commands(sub) -> None:
                    help="array of the recurrent weights in --activity (default W)")
     p.add_argument("--name", help="model id in the results (default: the file's stem)")
     p.add_argument("--reference", action="append", metavar="NAME[,NAME]",
-                   help="references to score against (default: all available)")
+                   help="references to score against (repeatable, or comma-separated; default: "
+                        "all available)")
     p.add_argument("--quick", action="store_true",
                    help="the quick protocol (as hdbench leaderboard --quick)")
     p.add_argument("--out", help="output folder (default hdbench-scores/<name>/quick or "
                                  "/full)")
+    p.add_argument("--against", metavar="LEADERBOARD.csv",
+                   help="also rank the model within this published table (e.g. "
+                        "results/leaderboard.csv, scored with the same protocol) without "
+                        "re-scoring its models")
     add_runner_options(p, "local worker processes (default 1: in-process)")
-    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_score)

@@ -63,3 +63,16 @@ def test_train_then_evaluate_json(tmp_path, capsys):
     assert set(result) >= {"test_ne"} and result["test_trials"] == 5
     assert main(["train", "--units", "6", "--updates", "2", "--batch-size", "3", "--out",
                  str(out), "--quiet", "--resume"]) == 0
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from hdbench.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {action.dest}" for name, command in sub.choices.items()
+               for action in command._actions
+               if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert not missing, missing

@@ -553,17 +553,18 @@ def table_path(out_dir, teacher: str) -> Path:
 
 
 def write_table(table, header: dict, out_dir, teacher: str) -> Path:
-    """The tidy CSV under ``# key: value`` provenance lines (read with ``comment="#"``)."""
+    """The tidy CSV (a plain CSV) and its provenance in a JSON sidecar of the same name."""
     from hdbench.atomic import atomic_write_text
+    from hdbench.store import dumps
 
     path = table_path(out_dir, teacher)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise HdbenchError(f"cannot create output folder {path.parent}: {err.strerror}") from None
-    lines = [f"# {key}: {value}" for key, value in header.items()]
-    atomic_write_text(path, "\n".join(lines) + "\n" + table.to_csv(
-        index=False, float_format="%.6g", lineterminator="\n"))
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    atomic_write_text(path.with_suffix(".json"), dumps({"provenance": header,
+                                                        "columns": list(COLUMNS)}))
     return path
 
 

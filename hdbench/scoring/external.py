@@ -480,3 +480,28 @@ class ActivitySubject:
             raise HdbenchError(f"activity file {self.path} changed after it was planned for "
                                "scoring; run again")
         return ActivitySystem(*self._read(), self.blocks)
+
+
+@dataclass(frozen=True, eq=False)
+class InMemorySubject:
+    """A system object held in memory (a notebook's model), identified by its behaviour
+    (:func:`hdbench.user_models.behaviour_digest`). Scored in this process, or pickled to
+    worker processes with ``jobs > 1``."""
+
+    system: object
+    name: str
+    behaviour: str
+
+    @classmethod
+    def of(cls, system, name: str) -> InMemorySubject:
+        checked = as_user_system(system, name)
+        return cls(checked, name, behaviour_digest(checked))
+
+    def identity(self) -> dict:
+        return {"kind": "in-memory", "behaviour": self.behaviour}
+
+    def describe(self) -> str:
+        return f"{self.name} ({type(self.system).__name__}, {self.behaviour[:12]})"
+
+    def load(self):
+        return self.system
