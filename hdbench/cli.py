@@ -199,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate multiplier for the input weights (default 10)")
     p.add_argument("--weight-decay", type=nonneg_float,
                    help="AdamW decoupled weight decay (default 0.01)")
-    p.add_argument("--rate-penalty", type=nonneg_float, help="initial λ_r of the rate penalty (default 0.01)")
+    p.add_argument("--rate-penalty", type=nonneg_float,
+                   help="initial λ_r of the rate penalty (default 0.01)")
     p.add_argument("--noise-std", type=nonneg_float, help="SD of the training noise (default 0.1)")
-    p.add_argument("--activation", help="CTRNN rate function: retanh (default), tanh, relu, softplus")
+    p.add_argument("--activation",
+                   help="CTRNN rate function: retanh (default), tanh, relu, softplus")
     p.add_argument("--units", type=positive_int, help="recurrent units (default 100)")
     p.add_argument("--noise-location", choices=["rate", "state"],
                    help="CTRNN: training noise on the rates or in the state equation")
@@ -229,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     p.add_argument("--record-fractions", type=float, nargs="+", metavar="P",
                    help="recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 1)")
-    p.add_argument("--updates", type=positive_int, help="training updates per student (default: the experiment's schedule)")
+    p.add_argument("--updates", type=positive_int,
+                   help="training updates per student (default: the experiment's schedule)")
     add_runner_options(p, "local worker processes, 1 torch thread each (default 1)")
     p.add_argument("--out", default="results",
                    help="output folder; the table goes to OUT/experiments/ (default results)")
