@@ -76,3 +76,30 @@ def test_every_option_of_every_command_has_help():
                for action in command._actions
                if not isinstance(action, argparse._HelpAction) and not action.help]
     assert not missing, missing
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
+    """python -m build makes a wheel that installs (torch pinned) and runs hdbench --help."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir",
+                            str(tmp_path / "dist"), str(root)], capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert "License classifiers are deprecated" not in build.stderr + build.stdout
+    (wheel,) = (tmp_path / "dist").glob("hdbench-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    pip = tmp_path / "venv" / "bin" / "pip"
+    install = subprocess.run([str(pip), "install", "-q", "torch==2.13.0", str(wheel)],
+                             capture_output=True, text=True, timeout=1200)
+    assert install.returncode == 0, install.stderr[-2000:]
+    proc = subprocess.run([str(tmp_path / "venv" / "bin" / "hdbench"), "--help"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0 and "leaderboard" in proc.stdout
+    page = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c",
+                           "import importlib.resources as r; print(r.files('hdbench')"
+                           ".joinpath('templates/leaderboard.html').is_file())"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert page.stdout.strip() == "True"
