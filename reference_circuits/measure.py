@@ -193,10 +193,11 @@ def _quantiles(values: np.ndarray, digits: int = 4) -> dict:
     if values.size == 0:
         return {"n": 0}
     q = np.percentile(values, [5, 25, 50, 75, 95])
-    mean = float(values.mean())
-    return {"n": int(values.size), "mean": round(mean, digits),
-            "cv": round(float(values.std() / abs(mean)), 4) if mean else None,
-            "q05_q25_q50_q75_q95": np.round(q, digits).tolist()}
+    mean, sd = float(values.mean()), float(values.std())
+    out = {"n": int(values.size), "mean": round(mean, digits), "sd": round(sd, digits)}
+    if np.all(values > 0):
+        out["cv"] = round(sd / mean, 4)
+    return {**out, "q05_q25_q50_q75_q95": np.round(q, digits).tolist()}
 
 
 TUNED = ("compass", "shifter_cw", "shifter_ccw")
@@ -254,9 +255,10 @@ def report(name: str, n_trials: int = 100, instances=()) -> dict:
     spec = SPEC[name]
     out: dict = {"circuit": name, "config": circuit.config.to_dict()}
     rates = steady_state(quiet) / quiet.gains  # the bump without the cells' gain differences
+    uniform = ~quiet._from_inputs()  # cells of differing widths make no single bump profile
     for pop_name, pop in circuit.populations.items():
         pd = circuit.preferred_directions[pop.units]
-        if np.all(np.isfinite(pd)):
+        if np.all(np.isfinite(pd)) and np.all(uniform[pop.units]):
             out[f"fwhm_deg_{pop_name}"] = fwhm_deg(rates[pop.units], pd)
             out[f"bumps_{pop_name}"] = count_bumps(rates[pop.units], pd)
     out["drift_deg_per_s_noise_free"] = drift_deg_per_s(quiet)

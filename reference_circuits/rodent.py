@@ -12,7 +12,10 @@ that reads r_L + r_R (the compass cells; no AV drive, no feedback)::
 (circuits.md §6.1). Cell types are derived from the model: the ring whose drive grows with CCW
 rotation and whose output is rotated CCW (R) is ``shifter_ccw``, the other (L) ``shifter_cw``.
 Units: 0–63 L ring, 64–127 R ring, 128–191 ADN; unit i of each ring has preferred direction
-θ_i = 2πi/64, ADN cell i the centre φ_i of its readout kernel K_i.
+θ_i = 2πi/64, ADN cell i the centre φ_i of its readout kernel K_i. The heading estimate
+(``Activity.outputs``) is a least-squares linear readout of the ADN cells fitted to their tuning
+at rest (:func:`heading_readout`); the population vector of cells of different widths is biased
+by several degrees.
 
 Cell-to-cell variability of an instance (``instance_seed``), each aspect from its own generator:
 
@@ -30,16 +33,19 @@ Cell-to-cell variability of an instance (``instance_seed``), each aspect from it
   the two correlated with their anticipation (Blair, Lipscomb & Sharp 1997, abstract [P]). The
   spread (CV) is our estimate, not a published statistic. LMN-like ring cells stay at the ring's
   own width (~74°, broader than ADN, as LMN cells are: Stackman & Taube 1998 [P]); the ring cannot
-  carry per-cell width differences without losing its continuous attractor.
+  carry per-cell width differences without losing its continuous attractor (per-cell thresholds
+  of 5–20 % with the ring's output weights refitted by least squares to restore its rotational
+  symmetry still leave an estimated ~6°/s of drift: the thresholds' kinks do not cancel).
 - AV sensitivity: each ring cell's AV drive is scaled by c_i (mean 1 per ring, so the speed
   calibration holds; CV ``av_jitter`` = 0.2; skewed, floor 0.75: :func:`av_sensitivities`).
   DTN/LMN AHV cells differ widely in their AHV slopes (Bassett & Taube 2001; Stackman & Taube
   1998 [P, abstracts; no spread given]); the CV is our estimate. At zero AV the drive is the
   same, so the bump does not drift; while turning, the bump speed varies a few per cent with
   its position (a bounded, position-dependent heading error rather than an accumulating one:
-  the task error grows from ~3.5° to ~4°). ADN cells get no AV drive and read both rings
-  equally: unequal weights (ADN cells are modulated by AHV: Taube 1995 [R]) made the
-  Gaussian-mixture cell-type labels of some instances lump most ADN cells with one shifter type.
+  with everything above, the ``rodent`` task error is 3.6–4.7° over instances 0–4, was
+  3.4–3.7°). ADN cells get no AV drive and read both rings equally: unequal weights (ADN cells
+  are modulated by AHV: Taube 1995 [R]) made the Gaussian-mixture cell-type labels of some
+  instances lump most ADN cells with one shifter type.
 - preferred directions: the ADN kernel centres φ_i = θ_i + N(0, ``pd_jitter_deg``); ring synapses
   get a multiplicative jitter of CV ``weight_jitter`` = 0.2 % (1 % already makes the bump drift
   1–2°/s); the circuit's own drive noise.
