@@ -18,6 +18,14 @@ state: the circuit's own settled bump, rotated to θ0.
 The heading estimate is the population vector (PVA) of the compass units' rates with their
 preferred directions (each rate divided by the cell's gain, see :func:`apply_gain_jitter`);
 ``Activity.outputs`` = (sin, cos) of it.
+
+Cell-to-cell variability. A continuous attractor tolerates almost no heterogeneity in the units
+that hold the bump: any per-unit change of threshold or synapse that does not respect the ring's
+symmetry pins or drifts it (0.1° of preferred-direction jitter in the rodent ring already gives
+~1.4°/s). The circuits therefore draw their variability only where it leaves the attractor
+intact: single-cell gains compensated on the outgoing synapses (exact, any size), units outside
+the loop (the rodent's ADN), redistributions of input among cells whose outputs are only ever
+summed (the fly's E-PGs of one glomerulus), and AV input strengths (which act only while turning).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from hdbench.system import CELL_TYPES, Activity, Silence, split_inputs
 from hdbench.task import decode_heading
 
 DEFAULT_DT = 0.025  # seconds per task step when raw arrays carry no TaskSpec
+GAIN_ASPECT = 0  # aspect of jitter_rng used for the single-cell gains
 _MAX_HARMONICS = 8  # of the initial-bump template
 
 
@@ -66,8 +75,14 @@ class CircuitParts:
 
     weights [N, N] ``W[target, source]``; tau [N] seconds (0 = instantaneous relay that follows
     its input one sub-step later); preferred [N] rad (NaN = untuned); bias, av_pos, av_neg,
-    landmark_gain [N] (drive per unit, per rad/s of [ω]₊ / [−ω]₊, per unit cue); av_lead [N]
-    bool, optional: the unit's AV drive v enters as v + τ dv/dt (see :meth:`_drive`).
+    landmark_gain [N] (drive per unit, per rad/s of [ω]₊ / [−ω]₊, per unit cue). Optional:
+    av_lead [N] bool, the unit's AV drive v enters as v + τ dv/dt (see :meth:`_drive`); gain [N],
+    the single-cell gains; from_inputs [N] bool, units whose initial state is their steady-state
+    input ``W [a]₊ + bias`` from the other units' rotated template (see
+    :meth:`~ReferenceCircuit.initial_state`) — units with heterogeneous tuning, whose shape a
+    rotated template cannot carry (they must not feed each other); decoder [N, 2], (sin, cos)
+    weights of a linear heading readout of the gain-free rates, replacing the PVA of the compass
+    units' preferred directions (only the compass rows are used).
     """
 
     populations: tuple[Population, ...]
@@ -81,14 +96,25 @@ class CircuitParts:
     landmark_gain: np.ndarray
     av_lead: np.ndarray | None = None
     gain: np.ndarray | None = None
+    from_inputs: np.ndarray | None = None
+    decoder: np.ndarray | None = None
 
 
-def jitter_rng(circuit_stream: int, instance_seed: int) -> np.random.Generator:
-    """The generator of an instance's structural jitter (independent per circuit and seed)."""
+def check_instance_seed(instance_seed) -> int:
     if isinstance(instance_seed, bool) or not isinstance(instance_seed, (int, np.integer)) \
             or instance_seed < 0:
         raise HdbenchError(f"instance_seed must be an integer >= 0; got {instance_seed!r}")
-    return np.random.default_rng([int(circuit_stream), 0, int(instance_seed)])
+    return int(instance_seed)
+
+
+def jitter_rng(circuit_stream: int, instance_seed: int, aspect: int = 0) -> np.random.Generator:
+    """The generator of one aspect of an instance's variability (gains, synapses, ...).
+
+    One generator per aspect keeps the aspects independent: switching one kind of variability
+    off (its option = 0) leaves the draws of the others unchanged.
+    """
+    seed = check_instance_seed(instance_seed)
+    return np.random.default_rng([int(circuit_stream), 0, seed, int(aspect)])
 
 
 def multiplicative_jitter(rng: np.random.Generator, shape, cv: float) -> np.ndarray:
@@ -96,17 +122,30 @@ def multiplicative_jitter(rng: np.random.Generator, shape, cv: float) -> np.ndar
     return 1.0 + cv * np.clip(rng.standard_normal(shape), -3.0, 3.0)
 
 
+def lognormal_factors(rng: np.random.Generator, shape, cv: float) -> np.ndarray:
+    """Positive factors with mean 1 and coefficient of variation ``cv`` (log-normal, the usual
+    shape of cell-to-cell variability of firing rates and synaptic strengths), clipped to ±3 SD
+    in log space. The draws are made even when ``cv`` is 0."""
+    z = np.clip(rng.standard_normal(shape), -3.0, 3.0)
+    s = math.sqrt(math.log1p(cv * cv))
+    return np.exp(s * z - 0.5 * s * s)
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise unless ``low <= value <= high`` (an option of a circuit's config)."""
+    if not low <= value <= high:
+        raise HdbenchError(f"{name} must lie in [{low:g}, {high:g}]; got {value}")
+
+
 def check_jitter(pd_jitter_deg: float, weight_jitter: float, gain_jitter: float) -> None:
-    if not 0.0 <= pd_jitter_deg <= 20.0:
-        raise HdbenchError(f"pd_jitter_deg must lie in [0, 20]; got {pd_jitter_deg}")
-    if not 0.0 <= weight_jitter <= 0.3:
-        raise HdbenchError(f"weight_jitter must lie in [0, 0.3]; got {weight_jitter}")
-    if not 0.0 <= gain_jitter <= 0.3:
-        raise HdbenchError(f"gain_jitter must lie in [0, 0.3]; got {gain_jitter}")
+    check_range("pd_jitter_deg", pd_jitter_deg, 0.0, 20.0)
+    check_range("weight_jitter", weight_jitter, 0.0, 0.3)
+    check_range("gain_jitter", gain_jitter, 0.0, 1.0)
 
 
 def apply_gain_jitter(parts: CircuitParts, rng: np.random.Generator, cv: float) -> None:
-    """Give every unit its own gain g_i = 1 + cv·ε and rescale its outgoing synapses by 1/g_i.
+    """Give every unit its own gain g_i (log-normal, mean 1, CV ``cv``) and rescale its outgoing
+    synapses by 1/g_i.
 
     All inputs of unit i (weights, bias, AV and landmark drive) are multiplied by g_i and all its
     outputs divided by it. Threshold-linear units are positively homogeneous, so unit i's
@@ -115,7 +154,7 @@ def apply_gain_jitter(parts: CircuitParts, rng: np.random.Generator, cv: float) 
     rate scales differ — cell-to-cell excitability differences compensated by synaptic scaling.
     The decoder is downstream of the cells, so its weights are scaled by 1/g_i as well.
     """
-    g = multiplicative_jitter(rng, parts.tau.shape[0], cv)
+    g = lognormal_factors(rng, parts.tau.shape[0], cv)
     parts.weights = parts.weights * g[:, None] / g[None, :]
     parts.bias = parts.bias * g
     parts.av_pos = parts.av_pos * g
@@ -127,15 +166,17 @@ def apply_gain_jitter(parts: CircuitParts, rng: np.random.Generator, cv: float) 
 class ReferenceCircuit:
     """Base class of the hand-built circuits; implements the system interface.
 
-    Subclasses set ``name``, ``stream`` and ``config_class`` (a frozen dataclass built from the
-    ``options`` passed to the constructor) and implement :meth:`_build`. Attributes after
-    construction: ``config``, ``instance_seed``, ``populations`` (name → :class:`Population`),
-    ``cell_types``, ``preferred_directions`` (rad, NaN for untuned units), ``gains`` (single-cell
-    gains of the instance), ``n_units``.
+    Subclasses set ``name``, ``stream``, ``version`` and ``config_class`` (a frozen dataclass
+    built from the ``options`` passed to the constructor) and implement :meth:`_build`.
+    Attributes after construction: ``config``, ``instance_seed``, ``populations`` (name →
+    :class:`Population`), ``cell_types``, ``preferred_directions`` (rad, NaN for untuned units),
+    ``gains`` (single-cell gains of the instance), ``n_units``, ``task`` (the task preset named
+    like the circuit), ``version`` (bumped whenever the circuit's outputs change).
     """
 
     name = "reference"
     stream = 0
+    version = 0
     config_class: type
 
     def __init__(self, instance_seed: int = 0, **options):
@@ -144,27 +185,42 @@ class ReferenceCircuit:
         except TypeError as err:
             raise HdbenchError(f"bad options for reference circuit {self.name!r}: {err}") from None
         self.config = config
-        self.instance_seed = int(instance_seed)
-        rng = jitter_rng(self.stream, instance_seed)
-        parts = self._build(rng)
-        apply_gain_jitter(parts, rng, config.gain_jitter)
-        self._parts = parts
+        self.instance_seed = check_instance_seed(instance_seed)
+        parts = self._build()
+        apply_gain_jitter(parts, self._rng(GAIN_ASPECT), config.gain_jitter)
         self.populations = {p.name: p for p in parts.populations}
         self.preferred_directions = parts.preferred.copy()
         self.gains = parts.gain.copy()
+        self._install(parts)
+        self.cell_types = self._derive_cell_types()
+
+    def _rng(self, aspect: int) -> np.random.Generator:
+        """The generator of one aspect of this instance's variability (see :func:`jitter_rng`)."""
+        return jitter_rng(self.stream, self.instance_seed, aspect)
+
+    def _install(self, parts: CircuitParts) -> None:
+        """Adopt ``parts`` as the circuit's arrays: weights, decoder, empty template cache."""
+        self._parts = parts
         self._W = torch.as_tensor(parts.weights, dtype=torch.float32)
         compass = self.populations[parts.compass].units
-        pd = parts.preferred[compass]
-        scale = 1.0 / self.gains[compass]
-        self._decoder = torch.zeros(self.n_units, 2, dtype=torch.float32)
-        self._decoder[compass, 0] = torch.as_tensor(scale * np.sin(pd), dtype=torch.float32)
-        self._decoder[compass, 1] = torch.as_tensor(scale * np.cos(pd), dtype=torch.float32)
-        self.cell_types = self._derive_cell_types()
+        decoder = np.zeros((self.n_units, 2))
+        if parts.decoder is not None:
+            decoder[compass] = parts.decoder[compass]
+        else:
+            pd = parts.preferred[compass]
+            decoder[compass] = np.stack([np.sin(pd), np.cos(pd)], axis=1)
+        self._decoder = torch.as_tensor(decoder / parts.gain[:, None], dtype=torch.float32)
         self._templates: dict[int, np.ndarray] = {}
+
+    @property
+    def task(self) -> str:
+        """The task preset the circuit is built for (named like it)."""
+        return self.name
 
     # -- construction --------------------------------------------------------------------------
 
-    def _build(self, rng: np.random.Generator) -> CircuitParts:
+    def _build(self) -> CircuitParts:
+        """The nominal arrays of this instance, before gains (draw with :meth:`_rng`)."""
         raise NotImplementedError
 
     @property
@@ -271,9 +327,12 @@ class ReferenceCircuit:
         a /= self.gains  # fit the gain-free profile (smooth in PD)
         centre = self.decode(np.maximum(a, 0.0) * self.gains)
         coef = np.zeros((self.n_units, 1 + 2 * _MAX_HARMONICS))
+        from_inputs = self._from_inputs()
         for pop in self._parts.populations:
             units = pop.units
             pd = self._parts.preferred[units]
+            if np.all(from_inputs[units]):
+                continue  # set from the other units in initial_state
             if not np.all(np.isfinite(pd)):
                 coef[units, 0] = a[units].mean()
                 continue
@@ -288,6 +347,7 @@ class ReferenceCircuit:
         """Settled bump rotated to the cue angle; cue [B, 2] = (sin θ0, cos θ0).
 
         The tuned part scales with the cue's length (clipped at 1): no cue = untuned state.
+        Units marked ``from_inputs`` start at their steady-state input from the others.
         """
         coef = self._template(dt) * self.gains[:, None]
         theta0 = np.arctan2(cue[:, 0], cue[:, 1])
@@ -298,7 +358,15 @@ class ReferenceCircuit:
         for h in range(1, _MAX_HARMONICS + 1):
             tuned = coef[:, 2 * h - 1] * np.cos(h * rel) + coef[:, 2 * h] * np.sin(h * rel)
             a0 += strength[:, None] * tuned
+        from_inputs = self._from_inputs()
+        if from_inputs.any():
+            steady = np.maximum(a0, 0.0) @ self._parts.weights.T + self._parts.bias
+            a0[:, from_inputs] = steady[:, from_inputs]
         return torch.as_tensor(a0, dtype=torch.float32)
+
+    def _from_inputs(self) -> np.ndarray:
+        mask = self._parts.from_inputs
+        return np.zeros(self.n_units, dtype=bool) if mask is None else np.asarray(mask, bool)
 
     def _final_state(self, x, a0, dt, k) -> torch.Tensor:
         """The state a [B, N] after the last step, noise-free."""
@@ -307,7 +375,10 @@ class ReferenceCircuit:
         return states[:, -1]
 
     def _noise(self, batch: int, steps: int, seed):
-        """(units, noise [B, T, n]) for the units with a membrane (relays get none), or None."""
+        """(units, noise [B, T, n]) for the units with a membrane (relays get none), or None.
+
+        Unit i's noise has SD ``noise_std``·g_i (its gain): the same relative to its scale.
+        """
         std = self.config.noise_std
         if not std > 0:
             return None
@@ -318,7 +389,9 @@ class ReferenceCircuit:
         noisy = np.flatnonzero(self._parts.tau > 0)
         units = slice(noisy[0], noisy[-1] + 1) if np.all(np.diff(noisy) == 1) else \
             torch.as_tensor(noisy)
-        return units, torch.randn((batch, steps, noisy.size), generator=generator).mul_(std)
+        # Scaled by the cells' gains, so that gains stay an exact symmetry of the noisy circuit.
+        scale = torch.as_tensor(std * self._parts.gain[noisy], dtype=torch.float32)
+        return units, torch.randn((batch, steps, noisy.size), generator=generator).mul_(scale)
 
     @torch.no_grad()
     def simulate(self, inputs, seed: int | None = None, silence: Silence | None = None,

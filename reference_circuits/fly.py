@@ -70,11 +70,34 @@ current formulation above would no longer be exact). Shortening the shift to 28�
 of the pinning (task error 5.9°) but lowers the saturation speed to ~207°/s, against the 35° of the
 paper and the one-tile (45°) anatomy.
 
-An ``instance_seed`` draws single-cell gains (CV 15 %, compensated on the outgoing synapses so
-that the dynamics are unchanged) and the circuit's own drive noise. The published circuit is
-finely tuned: far P-ENs sit ~0.02 below threshold, held there by the balance of their bias and
-the Δ7 inhibition, so structural jitter (angles, synapses; off by default, see
-:class:`FlyConfig`) quickly pins the bump to a few columns.
+Cell-to-cell variability of an instance (``instance_seed``). The circuit is finely tuned: far
+P-ENs sit ~0.02 below threshold, held there by the balance of their bias and the Δ7 inhibition,
+so any per-cell change the ring's symmetry does not absorb pins or moves the bump. Measured on the
+``fly`` task (100 trials, instances 0–2; default ~3°): jitter of the angles or E-PG ↔ P-EN
+synapses (off by default, see :class:`FlyConfig`) 0.5° or 0.5 % → 8.5–12°; per-P-EN AV input
+strengths (``av_jitter``, log-normal, mean 1 per side) CV 0.05 → 3.5–5.2°, 0.1 → 4.9–9.1°, 0.2 →
+7.9–19° (also with the L and R P-EN of a glomerulus varied in opposite directions, which keeps
+their differential drive: 0.1 → 5.1–5.8°). An instance therefore varies in:
+
+- single-cell gains, log-normal with CV ``gain_jitter`` = 0.5, compensated on the outgoing
+  synapses so that the dynamics are exactly unchanged. They scale each cell's peak rate and its
+  AV modulation in rate units: the rate modulation of single P-ENs with rotational velocity is
+  5.6 ± 3.7 Hz (Turner-Evans et al. 2017, N = 12 cells [P]), a CV of 0.66 that also holds
+  measurement noise and differences of AV input; the gains give most of it. The compensating
+  synaptic scaling makes W heterogeneous (CV ~0.75 per synapse; E-PG → P-EN synapse counts in
+  the connectome range 2–22 per cell pair, Turner-Evans et al. 2020 [C]); with only 9 P-ENs per
+  side, the shifters' offsets estimated from W then miss the built-in 34° by up to ~15° in some
+  instances. The peak-normalised AV slopes and the P-ENs' AV bandwidth (145 ± 82°/s,
+  Turner-Evans et al. 2017) do not vary: neither can without breaking integration (above), so
+  ``av_jitter`` is 0. E-PG single-cell tuning widths are not among the documented numbers (the
+  ≈90° is the width of the bump in imaging) and stay those of the published model. (Sharing a
+  glomerulus' EB input differently among its three E-PGs leaves the dynamics exactly unchanged,
+  but widened the E-PG width range only from 150–162° to 135–165° and made some E-PGs
+  AV-asymmetric; not adopted.)
+- the circuit's own drive noise.
+
+``VERSION`` is bumped whenever the circuit's outputs change (2: log-normal gains of CV 0.5
+instead of normal gains of CV 0.15; drive noise scaled by the gains).
 
 Cell types are derived: the P-EN side whose drive grows with CCW rotation and whose EB projection
 is shifted CCW (left) is ``shifter_ccw``; the other (right) is ``shifter_cw``. Units: 0–53 E-PG,
@@ -95,8 +118,15 @@ from reference_circuits.base import (
     Population,
     ReferenceCircuit,
     check_jitter,
+    check_range,
+    lognormal_factors,
     multiplicative_jitter,
 )
+
+VERSION = 2
+
+# Aspects of an instance's variability (independent generators, see base.jitter_rng).
+_STRUCTURE, _AV = 1, 2
 
 N_GLOMERULI = 9
 EPG_PER_GLOMERULUS_SIDE = 3
@@ -141,8 +171,12 @@ class FlyConfig:
         never jittered: 1 % there breaks integration). Default 0: 0.5 % raises the task error
         from ~3° to 8.5–9°.
     gain_jitter : float
-        Coefficient of variation of single-cell gains, compensated on the outgoing synapses so
-        that the dynamics are unchanged (:func:`~reference_circuits.base.apply_gain_jitter`).
+        Coefficient of variation of the single-cell gains (log-normal), compensated on the
+        outgoing synapses so that the dynamics are unchanged
+        (:func:`~reference_circuits.base.apply_gain_jitter`); sets the spread of peak rates.
+    av_jitter : float
+        Coefficient of variation of the P-ENs' AV drive (log-normal, mean 1 per side). Default 0:
+        0.1 already raises the ``fly`` task error from ~3° to 5–9° (module docstring).
     max_step_s : float
         Longest internal Euler step (s): 25 ms task steps are cut into 24 sub-steps (module
         docstring; 20 is the stability limit).
@@ -164,7 +198,8 @@ class FlyConfig:
     noise_std: float = 0.0005
     pd_jitter_deg: float = 0.0
     weight_jitter: float = 0.0
-    gain_jitter: float = 0.15
+    gain_jitter: float = 0.5
+    av_jitter: float = 0.0
     max_step_s: float = 0.025 / 24
     settle_s: float = 5.0
 
@@ -179,6 +214,7 @@ class FlyConfig:
         if not self.unshifted_weight >= 0:
             raise HdbenchError(f"unshifted_weight must be >= 0; got {self.unshifted_weight}")
         check_jitter(self.pd_jitter_deg, self.weight_jitter, self.gain_jitter)
+        check_range("av_jitter", self.av_jitter, 0.0, 1.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,10 +230,12 @@ class FlyCircuit(ReferenceCircuit):
 
     name = "fly"
     stream = 102
+    version = VERSION
     config_class = FlyConfig
 
-    def _build(self, rng: np.random.Generator) -> CircuitParts:
+    def _build(self) -> CircuitParts:
         c = self.config
+        rng = self._rng(_STRUCTURE)
         G, n_side = N_GLOMERULI, EPG_PER_GLOMERULUS_SIDE
         jitter = math.radians(c.pd_jitter_deg)
         theta = 2.0 * np.pi * np.arange(N_EPG) / N_EPG + jitter * rng.standard_normal(N_EPG)
@@ -222,12 +260,14 @@ class FlyCircuit(ReferenceCircuit):
         for block in ((E, slice(P["L"].start, P["R"].stop)), (slice(P["L"].start, P["R"].stop), E)):
             W[block] *= multiplicative_jitter(rng, W[block].shape, c.weight_jitter)
         W[D, E] = 1.0 / N_EPG
+        av = lognormal_factors(self._rng(_AV), (2, G), c.av_jitter)
+        av /= av.mean(axis=1, keepdims=True)
 
         tau_p = c.tau_epg_s / c.tau_ratio
         tau = np.r_[np.full(N_EPG, tau_p), np.full(2 * G, c.tau_epg_s), np.zeros(G)]
         bias = np.r_[np.full(N_EPG, c.b_epg), np.full(2 * G, c.b_pen), np.zeros(G)]
         sign = np.zeros(N)
-        sign[P["L"]], sign[P["R"]] = 1.0, -1.0
+        sign[P["L"]], sign[P["R"]] = av[0], -av[1]  # σ_s c_k
         lead = np.zeros(N, dtype=bool)
         lead[P["L"]] = lead[P["R"]] = True
         landmark = np.zeros(N)

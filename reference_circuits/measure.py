@@ -1,8 +1,10 @@
 """Measurements that check a reference circuit against its spec (circuits.md §6).
 
 Each function simulates a small batch through the circuit's own ``simulate`` and returns plain
-numbers; ``python -m reference_circuits.measure rodent`` prints the whole report (bump width,
-drift, AV gain curve, decode error on the task preset, sub-step accuracy, speed).
+numbers; ``python -m reference_circuits.measure rodent`` prints the whole report: the spec
+measurements of instance 0 (bump width, drift, AV gain curve, decode error on the task preset,
+sub-step accuracy, speed) and, per instance (``--instances 0-4``), decode error, gain, drift and
+the distributions of the cells' tuning widths, peak rates and AV slopes.
 """
 
 from __future__ import annotations
@@ -185,6 +187,57 @@ def simulate_seconds(circuit, n_trials: int = 100, n_steps: int = 500, repeats: 
     return best
 
 
+def _quantiles(values: np.ndarray, digits: int = 4) -> dict:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"n": 0}
+    q = np.percentile(values, [5, 25, 50, 75, 95])
+    mean, sd = float(values.mean()), float(values.std())
+    out = {"n": int(values.size), "mean": round(mean, digits), "sd": round(sd, digits)}
+    if np.all(values > 0):
+        out["cv"] = round(sd / mean, 4)
+    return {**out, "q05_q25_q50_q75_q95": np.round(q, digits).tolist()}
+
+
+TUNED = ("compass", "shifter_cw", "shifter_ccw")
+
+
+def cell_statistics(circuit, preset: str, n_trials: int = 64, seed=(7, 0)) -> dict:
+    """Distributions over the HD-tuned cells of a noise-free circuit on task trials, measured as
+    the benchmarks measure any system (:func:`hdbench.analysis.classify_units`, default
+    thresholds, ground truth unused): tuning width (FWHM, degrees), peak rate, and signed AV
+    slope (mean of the CCW slope and minus the CW slope, per rad/s, divided by the peak rate);
+    plus the classified cell-type counts."""
+    from hdbench.analysis import classify_units
+    from hdbench.task import make_trials
+
+    trials = make_trials(preset, n_trials, seed=list(seed))
+    table = classify_units(circuit.simulate(trials), trials, gmm=False, max_shift_s=0.0)
+    tuned = table[table["cell_type"].isin(TUNED)]
+    peak = tuned["peak_rate"].to_numpy(float)
+    slope = 0.5 * (tuned["av_slope_ccw"].to_numpy(float) - tuned["av_slope_cw"].to_numpy(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(peak > 0, slope / peak, np.nan)
+    return {"cell_types": table["cell_type"].value_counts().sort_index().to_dict(),
+            "fwhm_deg": _quantiles(np.degrees(tuned["fwhm"].to_numpy(float)), 2),
+            "peak_rate": _quantiles(peak),
+            "av_slope_per_peak": _quantiles(slope)}
+
+
+def instance_report(name: str, instance_seed: int, n_trials: int = 100, **options) -> dict:
+    """Decode error and gain on the task preset (with the circuit's noise), noise-free drift, and
+    :func:`cell_statistics` of one instance."""
+    import reference_circuits
+
+    circuit = reference_circuits.load(name, instance_seed=instance_seed, **options)
+    quiet = reference_circuits.load(name, instance_seed=instance_seed,
+                                    **{**options, "noise_std": 0.0})
+    return {"instance_seed": int(instance_seed), "task": task_error(circuit, name, n_trials),
+            "drift_deg_per_s_noise_free": drift_deg_per_s(quiet, duration_s=10.0),
+            **cell_statistics(quiet, name)}
+
+
 SPEC = {
     "rodent": {"velocity_av": [50, 100, 200, 300, 400, 500, 600, 700], "population": "ADN"},
     "fly": {"velocity_av": [55, 80, 110, 140, 170], "saturation_av": [230, 300, 400, 600],
@@ -192,8 +245,9 @@ SPEC = {
 }
 
 
-def report(name: str, n_trials: int = 100) -> dict:
-    """All spec measurements of a circuit (default instance, default options)."""
+def report(name: str, n_trials: int = 100, instances=()) -> dict:
+    """All spec measurements of a circuit (instance 0, default options), and
+    :func:`instance_report` of each of ``instances``."""
     import reference_circuits
 
     circuit = reference_circuits.load(name)
@@ -201,9 +255,10 @@ def report(name: str, n_trials: int = 100) -> dict:
     spec = SPEC[name]
     out: dict = {"circuit": name, "config": circuit.config.to_dict()}
     rates = steady_state(quiet) / quiet.gains  # the bump without the cells' gain differences
+    uniform = ~quiet._from_inputs()  # cells of differing widths make no single bump profile
     for pop_name, pop in circuit.populations.items():
         pd = circuit.preferred_directions[pop.units]
-        if np.all(np.isfinite(pd)):
+        if np.all(np.isfinite(pd)) and np.all(uniform[pop.units]):
             out[f"fwhm_deg_{pop_name}"] = fwhm_deg(rates[pop.units], pd)
             out[f"bumps_{pop_name}"] = count_bumps(rates[pop.units], pd)
     out["drift_deg_per_s_noise_free"] = drift_deg_per_s(quiet)
@@ -225,7 +280,24 @@ def report(name: str, n_trials: int = 100) -> dict:
                                      "median": float(np.median(agree)),
                                      "rms": float(np.sqrt(np.mean(agree ** 2)))}
     out["simulate_100x500_s"] = simulate_seconds(circuit)
+    out["instances"] = [instance_report(name, k, n_trials) for k in instances]
     return out
+
+
+def _instances(text: str) -> list[int]:
+    """``"0-4"`` or ``"0,2,5"`` → instance seeds."""
+    try:
+        if "-" in text:
+            first, last = (int(x) for x in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"instances look like 0-4 or 0,2,5; got {text!r}") from None
+    if any(k < 0 for k in seeds):
+        raise argparse.ArgumentTypeError(f"instance seeds must be >= 0; got {text!r}")
+    return seeds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,9 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("circuit", choices=sorted(SPEC))
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--instances", type=_instances, default=[0, 1, 2, 3, 4],
+                        help="instances to report one by one, e.g. 0-4 (default) or 0,3")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(json.dumps(report(args.circuit, args.trials), indent=2))
+    print(json.dumps(report(args.circuit, args.trials, args.instances), indent=2))
     return 0
 
 
