@@ -3,7 +3,9 @@
 Kept import-light on purpose: ``hdbench --help`` must answer without importing torch.
 """
 
-__version__ = "0.1.0"
+from hdbench._version import __version__
+
+__all__ = ["__version__", "benchmarks", "load_leaderboard", "rank", "score", "summarise"]
 
 _API = ("score", "summarise", "load_leaderboard", "rank", "benchmarks")
 

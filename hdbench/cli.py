@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from hdbench import __version__
+from hdbench._version import __version__
 from hdbench.cli_byo import add_commands, add_leaderboard_options, leaderboard_subjects
 from hdbench.cli_common import (
     Parser,

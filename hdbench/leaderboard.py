@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hdbench import __version__
+from hdbench._version import __version__
 from hdbench.atomic import atomic_write_text, check_out_dir
 from hdbench.errors import HdbenchError
 from hdbench.leaderboard_render import (

@@ -44,7 +44,7 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hdbench import __version__
+from hdbench._version import __version__
 from hdbench.atomic import atomic_write_bytes, atomic_write_text
 from hdbench.errors import HdbenchError
 from hdbench.home import default_root

@@ -83,11 +83,10 @@ def degrade(system_or_name, kind: str, level: float, seed: int = 0,
     DegradedCircuit
     """
     if isinstance(system_or_name, str):
-        import reference_circuits
+        from reference_circuits.registry import load
 
-        circuit = reference_circuits.load(system_or_name,
-                                          instance_seed=0 if instance_seed is None
-                                          else instance_seed)
+        circuit = load(system_or_name, instance_seed=0 if instance_seed is None
+                       else instance_seed)
     elif isinstance(system_or_name, ReferenceCircuit):
         if instance_seed is not None:
             raise HdbenchError("instance_seed is for a circuit given by name; this circuit is "

@@ -57,7 +57,7 @@ def simulate_to_dir(circuit: str, task: str | None, n_trials: int, out, seed: in
         The summary also written to ``summary.json``.
     """
     import reference_circuits
-    from hdbench import __version__
+    from hdbench._version import __version__
     from hdbench.task import TEST_STREAM, get_spec, make_trials, seed_for
     from reference_circuits.measure import decode_metrics
 

@@ -510,7 +510,7 @@ def _provenance(teacher, resolved, quick, fractions, seeds, students, eval_trial
                 teacher_values, recordings) -> dict:
     from datetime import UTC, datetime
 
-    from hdbench import __version__
+    from hdbench._version import __version__
     from hdbench.store import git_state
     from hdbench.training.recordings import RATE_PEAK
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdbench import __version__
+from hdbench._version import __version__
 from hdbench.errors import HdbenchError, NotComputableError
 from hdbench.scoring.bundle import TRIAL_SETS, EvalProtocol
 from hdbench.scoring.subjects import ReferenceSpec

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hdbench import __version__, runs
+from hdbench import runs
+from hdbench._version import __version__
 from hdbench.core.allocator import keep_large_allocations
 from hdbench.errors import HdbenchError
 from hdbench.task import (
