@@ -132,6 +132,19 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from hdbench.byo import parse_references
+    from hdbench.scoring.battery import run_battery
+    from hdbench.scoring.runner import Runner
+
+    set_threads(args.threads)
+    jobs = args.jobs or (min(QUICK_JOBS, os.cpu_count() or 1) if args.quick else 1)
+    runner = Runner(**runner_options(args, jobs=jobs))
+    run_battery(references=parse_references(args.reference), quick=args.quick,
+                out_dir=args.out, runner=runner)
+    return 1 if runner.report.failures else 0
+
+
 def cmd_benchmarks(args) -> int:
     from hdbench.errors import HdbenchError
     from hdbench.scoring import all_benchmarks, get
@@ -302,6 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads (default 1)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("validate", help="run the validity battery on every benchmark (the zoo, "
+                                        "degraded references, other circuits); write "
+                                        "OUT/validity/benchmark_validity.{csv,json,md}")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick zoo and protocol, one instance per reference (a smoke run)")
+    add_runner_options(p, "local worker processes, 1 torch thread each (default 1; with "
+                          f"--quick, {QUICK_JOBS})", jobs_default=None)
+    p.add_argument("--out", default="results",
+                   help="results folder holding zoo/; the tables go to OUT/validity/ "
+                        "(default results)")
+    p.add_argument("--reference", action="append", metavar="NAME",
+                   help="only these references (repeatable, or comma-separated; default all)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("benchmarks", help="list the registered benchmarks, or describe one")
     p.add_argument("id", nargs="?", help="a benchmark id to describe (e.g. fly.task.test-ne)")

@@ -246,6 +246,27 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else math.nan
 
 
+def bounds(runner: Runner, reference: ReferenceSpec, bench: Benchmark,
+           protocol: EvalProtocol) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``((ceiling mean, SD), (floor mean, SD))`` of a benchmark from the stored scores of the
+    ceiling instances and floor seeds (NaN when any is missing)."""
+    ceiling = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
+                        for s in ceiling_subjects(reference)])
+    floor = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
+                      for s in floor_subjects()])
+    return ceiling, floor
+
+
+def normalised_value(record: dict | None, bench: Benchmark, ceiling, floor) -> float:
+    """The normalised score of a stored record (NaN when undefined)."""
+    raw = _value(record)
+    try:
+        return Score(raw, ceiling[0], floor[0], bench.higher_is_better).normalised \
+            if math.isfinite(raw) else math.nan
+    except DegenerateScoreError:
+        return math.nan
+
+
 def collect(runner: Runner, runs: list[ModelRun], references: list[ReferenceSpec],
             benches: dict[str, list[Benchmark]], protocol: EvalProtocol):
     """Per-seed rows (:data:`COLUMNS`) for every stored (model run, benchmark).
@@ -258,10 +279,7 @@ def collect(runner: Runner, runs: list[ModelRun], references: list[ReferenceSpec
     rows = []
     for reference in references:
         for bench in benches[reference.name]:
-            ceiling = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
-                                for s in ceiling_subjects(reference)])
-            floor = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
-                              for s in floor_subjects()])
+            ceiling, floor = bounds(runner, reference, bench, protocol)
             for run in runs:
                 if run.subject is None:
                     continue

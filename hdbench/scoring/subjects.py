@@ -211,7 +211,34 @@ class ReferenceSubject:
         return f"reference {self.reference.name} instance {self.instance_seed}"
 
 
-Subject = TrainedSubject | UntrainedSubject | ReferenceSubject
+@dataclass(frozen=True)
+class DegradedSubject:
+    """Instance ``instance_seed`` of a reference circuit degraded by ``kind`` at ``level``
+    (:func:`reference_circuits.degrade`): the validity battery's graded subjects."""
+
+    reference: ReferenceSpec
+    instance_seed: int
+    kind: str
+    level: float
+    seed: int = 0
+
+    def identity(self) -> dict:
+        return {"kind": "degraded", **self.reference.identity(),
+                "instance_seed": self.instance_seed, "degradation": self.kind,
+                "level": float(self.level), "seed": self.seed}
+
+    def load(self):
+        import reference_circuits
+
+        return reference_circuits.degrade(self.reference.load(self.instance_seed), self.kind,
+                                          self.level, seed=self.seed)
+
+    def describe(self) -> str:
+        return (f"{self.reference.name} instance {self.instance_seed}, {self.kind} "
+                f"{self.level:g}")
+
+
+Subject = TrainedSubject | UntrainedSubject | ReferenceSubject | DegradedSubject
 
 
 def ceiling_subjects(reference: ReferenceSpec) -> list[ReferenceSubject]:

@@ -224,3 +224,20 @@ def status(results: pd.DataFrame) -> pd.DataFrame:
         rows.append({"benchmark": bench, "validated": not failed and not missing,
                      "fails": ", ".join(failed + [f"{t} (not measured)" for t in missing])})
     return pd.DataFrame(rows, columns=["benchmark", "validated", "fails"])
+
+
+def read_status(path) -> dict[str, tuple[int, bool, str]]:
+    """``{benchmark id: (version, validated, fails)}`` from a written
+    ``benchmark_validity.csv`` (empty when there is none)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    out = {}
+    for bench, group in table.groupby("benchmark"):
+        status_row = status(group)
+        row = status_row.iloc[0]
+        out[bench] = (int(group["version"].iloc[0]), bool(row["validated"]), row["fails"])
+    return out
