@@ -84,7 +84,7 @@ def test_procrustes_over_vector_fields_finds_reflections_and_ignores_scale(n):
     A = rng.standard_normal((n, n))
     Q = ortho_group.rvs(n, random_state=rng)
     if np.linalg.det(Q) > 0:
-        Q[:, 0] *= -1  # det -1: the case where a single start often fails (metrics.md §5.5)
+        Q[:, 0] *= -1  # det -1: the case where a single start often fails
     for method in ("angular", "euclidean"):
         d = compare_dmd(model(A), model(3.0 * Q @ A @ Q.T), method=method, seed=1)
         assert d == pytest.approx(0.0, abs=1e-6)
@@ -107,8 +107,8 @@ def test_procrustes_scores_are_consistent_and_seeded():
 def test_controllability_distance_is_zero_for_equivalent_systems():
     """(QAQᵀ, QB) is the same input-driven system in rotated coordinates.
 
-    dsa-metric 2.0.2 uses the transpose of the optimal rotation here and reports > 0
-    (metrics.md §5.5); the optimum must give 0 for a non-symmetric Q.
+    dsa-metric 2.0.2 uses the transpose of the optimal rotation here and reports > 0;
+    the optimum must give 0 for a non-symmetric Q.
     """
     rng = np.random.default_rng(9)
     A, B = rng.standard_normal((4, 4)) / 2, rng.standard_normal((4, 2))

@@ -115,7 +115,7 @@ def test_triangle_inequality_of_the_true_metrics(seed, sizes):
     X, Y, Z = (rng.standard_normal((25, n)) @ np.diag(rng.uniform(0.1, 3, n)) for n in sizes)
     for metric in (LinearMetric(1.0), PermutationMetric(), LinearMetric(0.5)):
         if isinstance(metric, LinearMetric) and metric.alpha < 1 and len(set(sizes)) > 1:
-            continue  # alpha < 1 with padding: rank-deficient whitening, see metrics.md §7.9
+            continue  # alpha < 1 with padding: rank-deficient whitening
         xy, yz, xz = metric.fit_score(X, Y), metric.fit_score(Y, Z), metric.fit_score(X, Z)
         assert xz <= xy + yz + 1e-7
 
@@ -347,7 +347,7 @@ def test_shape_mismatches():
 # -- reference implementation ---------------------------------------------------------------------
 
 def netrep_recipe(X, Y, alpha, X_test, Y_test):
-    """metrics.md §3.2 step by step: pad, centre, whiten the padded matrix, rotate, score."""
+    """netrep's LinearMetric step by step: pad, centre, whiten the padded matrix, rotate, score."""
     n = max(X.shape[1], Y.shape[1])
     X, Y, X_test, Y_test = (np.hstack([M, np.zeros((M.shape[0], n - M.shape[1]))])
                             for M in (X, Y, X_test, Y_test))

@@ -12,7 +12,7 @@ compared through their operators:
 - ``"angular"`` / ``"euclidean"``: Procrustes analysis over vector fields, the paper's metric:
   ``min_C ||Â - C B̂ Cᵀ||_F`` over orthogonal C (both determinants), with Â, B̂ = A, B scaled to
   unit norm; angular = ``arccos(<Â, C B̂ Cᵀ>)``, euclidean = the norm itself, in [0, 2]. The
-  minimisation has local minima (metrics.md §5.5), so it is restarted from ``n_restarts``
+  minimisation has many local minima, so it is restarted from ``n_restarts``
   random rotations, each also reflected: all are descended together cheaply, the best few
   are converged precisely, and the best fit is kept; the seed is explicit.
 - ``"controllability"``: for input-driven fits, the angular Procrustes distance between the

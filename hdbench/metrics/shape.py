@@ -10,8 +10,8 @@ permutation (:class:`PermutationMetric`), and scores the aligned pair ``A, B``:
 - ``"euclidean"``: ``||A - B||_F``; depends on the data scale and grows like sqrt(conditions).
 
 The classes follow netrep's API (``fit`` / ``score`` / ``fit_score`` / ``transform`` /
-``pairwise_distances``) and conventions (metrics.md §3.2), written from the math in NumPy; the
-tests compare them with netrep when it is importable. They are scikit-learn estimators
+``pairwise_distances``) and conventions (its whitening and scores), written from the math in
+NumPy; the tests compare them with netrep when it is importable. They are scikit-learn estimators
 (``clone``, ``get_params``, ``set_params``; parameters are validated by ``fit``). Fitting learns
 only the column means and the transforms, so a *cross-validated* distance is
 ``fit_score(X_a, Y_a, X_b, Y_b)``: fit on one split of the data, score on another. Use it
