@@ -395,3 +395,17 @@ def test_matches_netrep(alpha, score_method):
     theirs_p = metrics.PermutationMetric(score_method=score_method)
     ours_p = PermutationMetric(score_method=score_method)
     assert ours_p.fit_score(X, Y) == pytest.approx(theirs_p.fit(X, Y).score(X, Y), abs=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_pairwise_matches_netrep_in_netreps_argument_order(alpha):
+    multiset = pytest.importorskip("netrep.multiset")
+    metrics = pytest.importorskip("netrep.metrics")
+    rng = np.random.default_rng(22)
+    Xs = [rng.standard_normal((40, 5)) for _ in range(3)]
+    tests = [rng.standard_normal((30, 5)) for _ in range(3)]
+    theirs = multiset.pairwise_distances(metrics.LinearMetric(alpha=alpha), Xs, tests,
+                                         verbose=False)
+    ours = pairwise_distances(LinearMetric(alpha=alpha), Xs, tests, verbose=False)
+    for D_ours, D_theirs in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(D_ours, D_theirs, atol=1e-8)
