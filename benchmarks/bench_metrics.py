@@ -81,10 +81,10 @@ class PairwiseShape(_SingleThreadedBLAS):
         self.metric = METRICS[metric]()
 
     def time_in_sample(self, n_systems, metric):
-        pairwise_distances(self.fit, self.metric, verbose=False)
+        pairwise_distances(self.metric, self.fit, verbose=False)
 
     def time_cross_validated(self, n_systems, metric):
-        pairwise_distances(self.fit, self.metric, test_data=self.test, verbose=False)
+        pairwise_distances(self.metric, self.fit, test_data=self.test, verbose=False)
 
 
 class ModelVsReference(_SingleThreadedBLAS):
@@ -130,7 +130,7 @@ class ModelVsReference(_SingleThreadedBLAS):
 
     def time_dsa_angular(self):
         dynamical_similarity(self.model_traj, self.reference_traj, method="angular", n_delays=5,
-                             rank=10, n_restarts=5, seed=0)
+                             rank=10, seed=0)
 
 
 def _best_of(fn, repeat: int) -> float:

@@ -27,7 +27,7 @@ COMPONENTS: dict[str, int] = {
     "models": 1,
     "training": 1,
     "analysis": 1,
-    "metrics": 1,
+    "metrics": 2,
 }
 
 # Which components determine a trained model, and which a measurement of a given system.

@@ -76,7 +76,7 @@ def test_matches_the_textbook_estimators(kernel, t, debiased):
 def test_debiasing_removes_the_finite_sample_inflation():
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((60, 40)), rng.standard_normal((60, 40))
-    assert cka(X, Y) > 0.3  # biased: inflated for independent data (metrics.md §6.1)
+    assert cka(X, Y) > 0.3  # biased: inflated for independent data
     assert abs(cka(X, Y, debiased=True)) < 0.1
     assert abs(cka(X, Y, "rbf", debiased=True, bandwidth=0.5)) < 0.1
 

@@ -130,7 +130,7 @@ def test_end_to_end_on_trained_model_sized_systems():
             for n, s in ((30, 0), (20, 1))]
     tms = [conditions.tuning_matrices(a, n_hd_bins=8, skip_steps=10) for a in acts]
     fit, test = zip(*(tm.splits for tm in tms), strict=True)
-    D, D_test = pairwise_distances(list(fit), LinearMetric(alpha=1.0), test_data=list(test),
+    D, D_test = pairwise_distances(LinearMetric(alpha=1.0), list(fit), test_data=list(test),
                                    verbose=False)
     assert np.all(np.isfinite(D)) and np.all(np.isfinite(D_test))
     reduced = conditions.align_dimensions([tm.splits for tm in tms], method="pca", k=4)

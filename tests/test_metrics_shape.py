@@ -115,7 +115,7 @@ def test_triangle_inequality_of_the_true_metrics(seed, sizes):
     X, Y, Z = (rng.standard_normal((25, n)) @ np.diag(rng.uniform(0.1, 3, n)) for n in sizes)
     for metric in (LinearMetric(1.0), PermutationMetric(), LinearMetric(0.5)):
         if isinstance(metric, LinearMetric) and metric.alpha < 1 and len(set(sizes)) > 1:
-            continue  # alpha < 1 with padding: rank-deficient whitening, see metrics.md §7.9
+            continue  # alpha < 1 with padding: rank-deficient whitening
         xy, yz, xz = metric.fit_score(X, Y), metric.fit_score(Y, Z), metric.fit_score(X, Z)
         assert xz <= xy + yz + 1e-7
 
@@ -180,52 +180,108 @@ def test_cross_validated_score_is_small_for_two_splits_of_one_system():
 @pytest.mark.parametrize("metric", [LinearMetric(1.0), LinearMetric(0.5, score_method="euclidean"),
                                     PermutationMetric()], ids=repr)
 def test_pairwise_matches_pair_by_pair(metric):
+    """D[i, j] = fit_score(Xs[i], Xs[j]) and D_test[i, j] = fit_score(Xs[i], Xs[j], tests[i],
+    tests[j]) for i != j; both diagonals are exactly 0 (a system fitted to itself is aligned by
+    the identity, so its cross-validated self-distance is 0 up to rounding)."""
     rng = np.random.default_rng(11)
     Xs = [rng.standard_normal((30, n)) for n in (4, 6, 6, 5)]
     tests = [rng.standard_normal((20, n)) for n in (4, 6, 6, 5)]
-    D = pairwise_distances(Xs, metric, n_jobs=2, verbose=False)
+    D = pairwise_distances(metric, Xs, n_jobs=2, verbose=False)
     D1, D_test = metric.pairwise_distances(Xs, test_data=tests, n_jobs=1, verbose=False)
-    assert D.dtype == np.float64 and np.all(np.diag(D) == 0) and np.allclose(D, D.T)
+    assert D.dtype == np.float64 and np.allclose(D, D.T) and np.allclose(D_test, D_test.T)
+    assert np.all(np.diag(D) == 0) and np.all(np.diag(D_test) == 0)
     np.testing.assert_allclose(D1, D, atol=1e-12)
     for i in range(4):
+        assert metric.fit_score(Xs[i], Xs[i], tests[i], tests[i]) == pytest.approx(
+            0.0, abs=1e-6 * max(1.0, np.linalg.norm(tests[i])))
         for j in range(4):
             if i != j:
                 assert D[i, j] == pytest.approx(metric.fit_score(Xs[i], Xs[j]), abs=1e-9)
-            assert D_test[i, j] == pytest.approx(
-                metric.fit_score(Xs[i], Xs[j], tests[i], tests[j]), abs=1e-9)
+                assert D_test[i, j] == pytest.approx(
+                    metric.fit_score(Xs[i], Xs[j], tests[i], tests[j]), abs=1e-9)
 
 
-def test_pairwise_default_is_angular_procrustes_and_accepts_a_stacked_array():
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_the_split_to_split_self_distance_is_the_noise_floor(alpha):
+    """The documented noise floor fit(X_a, X_a).score(X_a, X_b) is 0 without noise and about the
+    cross-validated distance between two noisy instances of one system, far below that of
+    another system."""
+    rng = np.random.default_rng(30)
+    signal = data(31, m=60, n=6)
+
+    def sample(S, noise):
+        return S + noise * rng.standard_normal(S.shape)
+
+    metric = LinearMetric(alpha)
+    assert metric.fit(signal, signal).score(signal, signal) == pytest.approx(0.0, abs=1e-7)
+    Q = ortho_group.rvs(6, random_state=rng)
+    other = data(32, m=60, n=6)
+    floors, same, different = [], [], []
+    for _ in range(10):
+        a, b = sample(signal, 0.2), sample(signal, 0.2)
+        floors.append(metric.fit(a, a).score(a, b))
+        c, d = sample(signal, 0.2) @ Q, sample(signal, 0.2) @ Q
+        same.append(metric.fit_score(a, c, b, d))
+        e, f = sample(other, 0.2), sample(other, 0.2)
+        different.append(metric.fit_score(a, e, b, f))
+    floor, same, different = np.mean(floors), np.mean(same), np.mean(different)
+    assert floor > 0 and 0.8 * floor < same < 1.5 * floor < 3 * floor < different
+
+
+def test_pairwise_accepts_a_stacked_array():
     Xs = np.stack(data(12, k=3))
-    D = pairwise_distances(Xs, verbose=False)
+    D = pairwise_distances(LinearMetric(), Xs, verbose=False)
     assert D[0, 1] == pytest.approx(LinearMetric().fit_score(Xs[0], Xs[1]))
+
+
+def test_pairwise_takes_the_metric_first_as_netrep_does():
+    Xs = data(13, k=3)
+    for call in (lambda: pairwise_distances(Xs, LinearMetric(), verbose=False),
+                 lambda: pairwise_distances(Xs, verbose=False)):
+        with pytest.raises(HdbenchError, match=r"metric first, as netrep does: "
+                                               r"pairwise_distances\(metric, Xs\)"):
+            call()
 
 
 def test_pairwise_rejects_bad_sets():
     Xs = data(13, k=3)
-    with pytest.raises(HdbenchError, match="same number of conditions"):
-        pairwise_distances([Xs[0], Xs[1][:-1]], verbose=False)
+    metric = LinearMetric()
+    with pytest.raises(HdbenchError, match=r"Xs\[0\] and Xs\[1\] must have the same number"):
+        pairwise_distances(metric, [Xs[0], Xs[1][:-1]], verbose=False)
     with pytest.raises(HdbenchError, match="test_data has 2 systems"):
-        pairwise_distances(Xs, test_data=Xs[:2], verbose=False)
+        pairwise_distances(metric, Xs, test_data=Xs[:2], verbose=False)
+    with pytest.raises(HdbenchError, match=r"test_data\[1\] has 4 units but the metric was "
+                                           r"fitted on 6"):
+        pairwise_distances(metric, Xs, test_data=[Xs[0], Xs[1][:, :4], Xs[2]], verbose=False)
     with pytest.raises(HdbenchError, match="empty"):
-        pairwise_distances([], verbose=False)
-    with pytest.raises(HdbenchError, match="LinearMetric or PermutationMetric"):
-        pairwise_distances(Xs, metric="procrustes", verbose=False)
+        pairwise_distances(metric, [], verbose=False)
+    with pytest.raises(HdbenchError, match="an hdbench metric"):
+        pairwise_distances("procrustes", Xs, verbose=False)
     with pytest.raises(HdbenchError, match=r"Xs\[1\] has no variance"):
-        pairwise_distances([Xs[0], np.zeros_like(Xs[1])], verbose=False)
+        pairwise_distances(metric, [Xs[0], np.zeros_like(Xs[1])], verbose=False)
+    with pytest.raises(HdbenchError, match="alpha must lie in"):
+        pairwise_distances(LinearMetric(alpha=2.0), Xs, verbose=False)
 
 
 # -- degenerate input -----------------------------------------------------------------------------
 
-def test_invalid_parameters():
-    with pytest.raises(HdbenchError, match="alpha"):
-        LinearMetric(alpha=1.5)
-    with pytest.raises(HdbenchError, match="alpha"):
-        LinearMetric(alpha="one")
-    with pytest.raises(HdbenchError, match="score_method"):
-        LinearMetric(score_method="cosine")
+def test_invalid_parameters_are_refused_when_the_metric_is_used():
+    """scikit-learn convention: the constructor stores parameters, fit validates them."""
+    X, Y = data(0, k=2)
+    for metric, match in ((LinearMetric(alpha=1.5), "alpha must lie in"),
+                          (LinearMetric(alpha="one"), "alpha must be a number"),
+                          (LinearMetric(alpha=np.nan), "alpha must lie in"),
+                          (LinearMetric(score_method="cosine"), "score_method"),
+                          (PermutationMetric(zero_pad="yes"), "zero_pad must be True or False"),
+                          (LinearMetric(center_columns=None), "center_columns")):
+        for use in (metric.fit, metric.fit_score):
+            with pytest.raises(HdbenchError, match=match):
+                use(X, Y)
     with pytest.raises(HdbenchError, match="not fitted"):
-        LinearMetric().score(*data(0, k=2))
+        LinearMetric().score(X, Y)
+    fitted = LinearMetric().fit(X, Y).set_params(score_method="cosine")
+    with pytest.raises(HdbenchError, match="score_method"):
+        fitted.score(X, Y)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -291,7 +347,7 @@ def test_shape_mismatches():
 # -- reference implementation ---------------------------------------------------------------------
 
 def netrep_recipe(X, Y, alpha, X_test, Y_test):
-    """metrics.md §3.2 step by step: pad, centre, whiten the padded matrix, rotate, score."""
+    """netrep's LinearMetric step by step: pad, centre, whiten the padded matrix, rotate, score."""
     n = max(X.shape[1], Y.shape[1])
     X, Y, X_test, Y_test = (np.hstack([M, np.zeros((M.shape[0], n - M.shape[1]))])
                             for M in (X, Y, X_test, Y_test))
@@ -339,3 +395,17 @@ def test_matches_netrep(alpha, score_method):
     theirs_p = metrics.PermutationMetric(score_method=score_method)
     ours_p = PermutationMetric(score_method=score_method)
     assert ours_p.fit_score(X, Y) == pytest.approx(theirs_p.fit(X, Y).score(X, Y), abs=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_pairwise_matches_netrep_in_netreps_argument_order(alpha):
+    multiset = pytest.importorskip("netrep.multiset")
+    metrics = pytest.importorskip("netrep.metrics")
+    rng = np.random.default_rng(22)
+    Xs = [rng.standard_normal((40, 5)) for _ in range(3)]
+    tests = [rng.standard_normal((30, 5)) for _ in range(3)]
+    theirs = multiset.pairwise_distances(metrics.LinearMetric(alpha=alpha), Xs, tests,
+                                         verbose=False)
+    ours = pairwise_distances(LinearMetric(alpha=alpha), Xs, tests, verbose=False)
+    for D_ours, D_theirs in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(D_ours, D_theirs, atol=1e-8)

@@ -59,3 +59,10 @@ def is_constant(centred: np.ndarray, raw: np.ndarray) -> bool:
 def angle(cosine: float) -> float:
     """arccos of a cosine, clipped to [-1, 1] against rounding."""
     return float(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is a bool (numpy's included); otherwise an error naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise HdbenchError(f"{name} must be True or False; got {value!r}")
+    return bool(value)

@@ -6,7 +6,8 @@
 - :func:`population_trajectories`: time-resolved rates and AV for the dynamics metric.
 - :func:`align_dimensions`: bring systems to a common dimension, by top-k PCA (fitted on the
   first split only, so held-out splits stay held out) or by zero padding — an explicit choice,
-  because the shape metrics with ``alpha < 1`` penalise dimension mismatch (metrics.md §7.9).
+  because the shape metrics with ``alpha < 1`` penalise dimension mismatch (zero padding
+  inflates the CCA distance even between perfectly related subspaces).
 
 Compare systems on the *same* trials (same task seed): conditions are then defined by the same
 heading and AV samples for every system.

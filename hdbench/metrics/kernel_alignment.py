@@ -12,6 +12,9 @@ Two estimators of HSIC are offered:
   ``debiased=True``): near 0 for independent systems; it can be slightly negative.
 
 ``arccos(CKA)`` (:func:`cka_distance`) is a distance; ``1 - CKA`` is not a metric.
+:class:`CKA` is the same distance as a metric object (``fit`` / ``score`` /
+:func:`~hdbench.metrics.pairwise_distances`, scikit-learn parameters); :func:`cka` stays the
+thin core.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from hdbench.errors import HdbenchError
-from hdbench.metrics._validate import angle, as_matrix, check_choice, is_constant, same_rows
+from hdbench.metrics._base import Metric
+from hdbench.metrics._validate import (
+    angle,
+    as_matrix,
+    check_bool,
+    check_choice,
+    is_constant,
+    same_rows,
+)
 
 KERNELS = ("linear", "rbf")
 
@@ -68,6 +79,27 @@ def _u_centred(K: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_settings(kernel, debiased, bandwidth) -> None:
+    check_choice(kernel, "kernel", KERNELS)
+    check_bool(debiased, "debiased")
+    if (isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float, np.number))
+            or not (np.isfinite(bandwidth) and bandwidth > 0)):
+        raise HdbenchError(f"bandwidth must be a positive number; got {bandwidth!r}")
+
+
+def _centred_kernel(X: np.ndarray, kernel: str, debiased: bool, bandwidth: float,
+                    name: str) -> tuple[np.ndarray, float]:
+    """The centred (debiased: U-centred) Gram matrix of ``X`` and its squared norm: CKA is the
+    cosine of two of them."""
+    centre = _u_centred if debiased else _double_centred
+    Kt = centre(_gram(_centred(X, name), kernel, bandwidth, name))
+    sqnorm = float(np.sum(Kt * Kt))
+    if sqnorm <= 0.0:
+        # the unbiased HSIC(K, K) is <U(K), U(K)> / (m (m - 3)) > 0 unless U(K) vanishes
+        raise HdbenchError(f"{name}: the unbiased kernel self-similarity is not positive")
+    return Kt, sqnorm
+
+
 def cka(X, Y, kernel: str = "linear", debiased: bool = False, *, bandwidth: float = 1.0) -> float:
     """Centred kernel alignment between two systems' responses to the same conditions.
 
@@ -95,26 +127,17 @@ def cka(X, Y, kernel: str = "linear", debiased: bool = False, *, bandwidth: floa
         For NaN/inf, mismatched condition counts, a constant system, or (debiased) a system
         whose unbiased self-similarity is not positive (too few conditions).
     """
-    check_choice(kernel, "kernel", KERNELS)
-    if not (np.isfinite(bandwidth) and bandwidth > 0):
-        raise HdbenchError(f"bandwidth must be a positive number; got {bandwidth!r}")
+    _check_settings(kernel, debiased, bandwidth)
     min_rows = 4 if debiased else 2
     X, Y = as_matrix(X, "X", min_rows), as_matrix(Y, "Y", min_rows)
     same_rows(X, Y)
-    Xc, Yc = _centred(X, "X"), _centred(Y, "Y")
     if kernel == "linear" and not debiased:
         # <HKH, HLH> = ||Xc^T Yc||_F^2 for linear kernels: no m x m Gram needed
+        Xc, Yc = _centred(X, "X"), _centred(Y, "Y")
         cross = float(np.sum((Xc.T @ Yc) ** 2))
         return cross / float(np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
-    centre = _u_centred if debiased else _double_centred
-    Kt = centre(_gram(Xc, kernel, bandwidth, "X"))
-    Lt = centre(_gram(Yc, kernel, bandwidth, "Y"))
-    kk, ll = float(np.sum(Kt * Kt)), float(np.sum(Lt * Lt))
-    if debiased:
-        # the unbiased HSIC(K, K) is <U(K), U(K)> / (m (m - 3)) > 0 unless U(K) vanishes
-        for name, value in (("X", kk), ("Y", ll)):
-            if value <= 0.0:
-                raise HdbenchError(f"{name}: the unbiased kernel self-similarity is not positive")
+    Kt, kk = _centred_kernel(X, kernel, debiased, bandwidth, "X")
+    Lt, ll = _centred_kernel(Y, kernel, debiased, bandwidth, "Y")
     return float(np.sum(Kt * Lt)) / float(np.sqrt(kk * ll))
 
 
@@ -125,3 +148,62 @@ def cka_distance(X, Y, kernel: str = "linear", debiased: bool = False, *,
     A metric for the biased estimator (Williams et al. 2021); parameters as for :func:`cka`.
     """
     return angle(cka(X, Y, kernel, debiased, bandwidth=bandwidth))
+
+
+class CKA(Metric):
+    """Angular CKA as a metric object: ``score(X, Y) = arccos(cka(X, Y, ...))`` in [0, π].
+
+    Like netrep's ``LinearCKA``, it learns nothing: ``fit`` records the similarity of the fit
+    data and ``score`` computes on the data it is given (e.g. held-out conditions in
+    ``sklearn.model_selection.cross_validate``). The CKA value itself is ``cos(score)``, or
+    ``similarity_`` after ``fit``.
+
+    Parameters
+    ----------
+    kernel : {"linear", "rbf"}
+    debiased : bool
+    bandwidth : float
+        As for :func:`cka`.
+
+    Attributes
+    ----------
+    similarity_ : float
+        CKA of the fit data.
+    """
+
+    def __init__(self, kernel: str = "linear", debiased: bool = False, bandwidth: float = 1.0):
+        self.kernel = kernel
+        self.debiased = debiased
+        self.bandwidth = bandwidth
+
+    def _validate_params(self) -> None:
+        _check_settings(self.kernel, self.debiased, self.bandwidth)
+
+    def _check_system(self, X, name: str) -> np.ndarray:
+        return as_matrix(X, name, 4 if self.debiased else 2)
+
+    def _prepare(self, X: np.ndarray, name: str) -> np.ndarray:
+        Kt, sqnorm = _centred_kernel(X, self.kernel, bool(self.debiased), float(self.bandwidth),
+                                     name)
+        return Kt / np.sqrt(sqnorm)
+
+    def _between(self, px: np.ndarray, py: np.ndarray) -> float:
+        return angle(float(np.sum(px * py)))
+
+    def fit(self, X, Y):
+        """Record the CKA of ``X`` and ``Y`` (``[conditions, units]`` each) in ``similarity_``."""
+        self._validate_params()
+        X, Y = self._check_pair(X, Y)
+        self.similarity_ = float(np.sum(self._prepare(X, "X") * self._prepare(Y, "Y")))
+        return self
+
+    def score(self, X, Y) -> float:
+        """``arccos(CKA)`` of ``X`` and ``Y``: 0 identical up to rotation and scale, π/2 unrelated
+        (biased CKA stays below π/2; debiased CKA can exceed it by noise)."""
+        self._validate_params()
+        X, Y = self._check_pair(X, Y)
+        return self._between(self._prepare(X, "X"), self._prepare(Y, "Y"))
+
+    def fit_score(self, X, Y) -> float:
+        """``fit(X, Y)`` and ``arccos(similarity_)``."""
+        return angle(self.fit(X, Y).similarity_)

@@ -17,6 +17,10 @@ Usage::
     D_model = rsa.rdm(model_tuning, "correlation")
     D_ref = rsa.rdm(ref_splits, "cv_euclidean")    # [splits, conditions, units]
     rsa.compare(D_model, D_ref, "whitened_cosine")
+
+:class:`RSA` wraps the pair as a metric object (``fit`` / ``score`` /
+:func:`~hdbench.metrics.pairwise_distances`, scikit-learn parameters), scored as the angle
+``arccos(compare(...))``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 from scipy.stats import kendalltau, rankdata
 
 from hdbench.errors import HdbenchError
-from hdbench.metrics._validate import as_array, as_matrix, check_choice
+from hdbench.metrics._base import Metric
+from hdbench.metrics._validate import angle, as_array, as_matrix, check_choice
 
 RDM_METHODS = ("correlation", "euclidean", "squared_euclidean", "cv_euclidean", "crossnobis")
 COMPARE_METHODS = ("pearson", "spearman", "tau_a", "cosine", "whitened_cosine")
@@ -219,3 +224,78 @@ def compare(rdm1, rdm2, method: str = "whitened_cosine") -> float:
     # τ-b = (C - D) / sqrt((pairs - t1)(pairs - t2)) in O(N log N); τ-a divides by all pairs
     tau_b = kendalltau(v1, v2, variant="b").statistic
     return float(np.clip(tau_b * np.sqrt((pairs - t1) * (pairs - t2)) / pairs, -1.0, 1.0))
+
+
+class RSA(Metric):
+    """RSA as a metric object: ``score(X, Y) = arccos(compare(rdm(X), rdm(Y)))`` in [0, π].
+
+    The angle is that between the RDM vectors after the comparison's own transform (centred
+    for ``pearson``, ranked and centred for ``spearman``, double-centred second moments for
+    ``whitened_cosine``); for ``tau_a`` it is the arccos of τ-a. The similarity itself is
+    ``cos(score)``, or ``similarity_`` after ``fit``. Nothing is learned: ``score`` computes on
+    the data it is given.
+
+    Parameters
+    ----------
+    rdm_method : str
+        An :func:`rdm` method other than ``"crossnobis"`` (whose noise precision belongs to one
+        system: call :func:`rdm` and :func:`compare` directly). The cross-validated
+        ``"cv_euclidean"`` takes systems as ``[splits, conditions, units]``, the others as
+        ``[conditions, units]``.
+    compare_method : str
+        A :func:`compare` method.
+
+    Attributes
+    ----------
+    rdm_x_, rdm_y_ : float64 ``[conditions, conditions]``
+        The RDMs of the fit data.
+    similarity_ : float
+        Their comparison.
+    """
+
+    def __init__(self, rdm_method: str = "correlation", compare_method: str = "whitened_cosine"):
+        self.rdm_method = rdm_method
+        self.compare_method = compare_method
+
+    def _validate_params(self) -> None:
+        if self.rdm_method == "crossnobis":
+            raise HdbenchError(
+                "RSA(rdm_method='crossnobis') would need each system's noise precision; use "
+                "rsa.rdm(..., noise_precision=...) and rsa.compare, or rdm_method='cv_euclidean'"
+            )
+        check_choice(self.rdm_method, "rdm_method",
+                     tuple(m for m in RDM_METHODS if m not in ("crossnobis",)))
+        check_choice(self.compare_method, "compare_method", COMPARE_METHODS)
+
+    def _check_system(self, X, name: str) -> np.ndarray:
+        if self.rdm_method in _CROSS_VALIDATED:
+            return as_array(X, name, 3)
+        return as_matrix(X, f"{name} (2-D [conditions, units] for rdm_method="
+                            f"{self.rdm_method!r})", 2)
+
+    def _conditions(self, X: np.ndarray) -> int:
+        return X.shape[-2]
+
+    def _prepare(self, X: np.ndarray, name: str) -> np.ndarray:
+        return rdm(X, self.rdm_method)
+
+    def _between(self, px: np.ndarray, py: np.ndarray) -> float:
+        return angle(compare(px, py, self.compare_method))
+
+    def fit(self, X, Y):
+        """Compute and keep the RDMs of ``X`` and ``Y`` and their comparison."""
+        self._validate_params()
+        X, Y = self._check_pair(X, Y)
+        self.rdm_x_, self.rdm_y_ = self._prepare(X, "X"), self._prepare(Y, "Y")
+        self.similarity_ = compare(self.rdm_x_, self.rdm_y_, self.compare_method)
+        return self
+
+    def score(self, X, Y) -> float:
+        """The angle between the RDMs of ``X`` and ``Y`` (0 = identical RDMs up to scale)."""
+        self._validate_params()
+        X, Y = self._check_pair(X, Y)
+        return self._between(self._prepare(X, "X"), self._prepare(Y, "Y"))
+
+    def fit_score(self, X, Y) -> float:
+        """``fit(X, Y)`` and ``arccos(similarity_)``."""
+        return angle(self.fit(X, Y).similarity_)

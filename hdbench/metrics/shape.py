@@ -9,34 +9,35 @@ permutation (:class:`PermutationMetric`), and scores the aligned pair ``A, B``:
   and a true metric on the data the metric was fitted on;
 - ``"euclidean"``: ``||A - B||_F``; depends on the data scale and grows like sqrt(conditions).
 
-The classes follow netrep's API (``fit`` / ``score`` / ``fit_score`` / ``pairwise_distances``)
-and conventions (metrics.md §3.2), written from the math in NumPy; the tests compare them with
-netrep when it is importable. Fitting learns only the column means and the transforms, so a
-*cross-validated* distance is ``fit_score(X_a, Y_a, X_b, Y_b)``: fit on one split of the data,
-score on another. Use it whenever ``alpha < 1``: in-sample CCA distances are meaningless (0
-when units = conditions - 1; more units than that are refused). Cross-validated distances are
-not guaranteed to obey the triangle inequality.
+The classes follow netrep's API (``fit`` / ``score`` / ``fit_score`` / ``transform`` /
+``pairwise_distances``) and conventions (its whitening and scores), written from the math in
+NumPy; the tests compare them with netrep when it is importable. They are scikit-learn estimators
+(``clone``, ``get_params``, ``set_params``; parameters are validated by ``fit``). Fitting learns
+only the column means and the transforms, so a *cross-validated* distance is
+``fit_score(X_a, Y_a, X_b, Y_b)``: fit on one split of the data, score on another. Use it
+whenever ``alpha < 1``: in-sample CCA distances are meaningless (0 when units = conditions - 1;
+more units than that are refused). Cross-validated distances are not guaranteed to obey the
+triangle inequality.
+
+Cross-validation over conditions works with scikit-learn directly, the rows of X and Y being
+split together: ``cross_validate(LinearMetric(alpha=0.5), X, Y, cv=KFold(5))["test_score"]``
+are the held-out distances (lower = more similar; pass ``scoring=neg_distance_scorer`` to tools
+that maximise, e.g. ``GridSearchCV``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from scipy.optimize import linear_sum_assignment
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from hdbench.errors import HdbenchError
-from hdbench.metrics._validate import angle, as_matrix, check_choice, is_constant, same_rows
+from hdbench.metrics._base import Metric
+from hdbench.metrics._validate import angle, as_matrix, check_bool, check_choice, is_constant
 
 SCORE_METHODS = ("angular", "euclidean")
 EIGENVALUE_FLOOR = 1e-7  # netrep's floor on covariance eigenvalues before whitening
-# pairwise_distances shows a progress bar by default from this many pairs on
-_PROGRESS_PAIRS = 500
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class _Prepared:
     gain_sum: float = 0.0  # sum of (alpha sqrt(lambda) + 1 - alpha)^2 over those eigenvalues
 
 
-class _ShapeMetric:
+class _ShapeMetric(Metric):
     """fit / score / pairwise machinery shared by the shape metrics.
 
     Subclasses define ``_prepare`` (one system to normal form) and ``_align`` (the best
@@ -60,17 +61,16 @@ class _ShapeMetric:
 
     def __init__(self, center_columns: bool = True, zero_pad: bool = True,
                  score_method: str = "angular"):
-        self.center_columns = bool(center_columns)
-        self.zero_pad = bool(zero_pad)
-        self.score_method = check_choice(score_method, "score_method", SCORE_METHODS)
+        self.center_columns = center_columns
+        self.zero_pad = zero_pad
+        self.score_method = score_method
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
-        return f"{type(self).__name__}({params})"
+    def _validate_params(self) -> None:
+        check_bool(self.center_columns, "center_columns")
+        check_bool(self.zero_pad, "zero_pad")
+        check_choice(self.score_method, "score_method", SCORE_METHODS)
 
     # -- subclass hooks ------------------------------------------------------------------------
-    def _prepare(self, X: np.ndarray, name: str) -> _Prepared:
-        raise NotImplementedError
 
     def _align(self, px: _Prepared, py: _Prepared, width: int, transforms: bool):
         """Return ``(inner, sqnorm_x, sqnorm_y, Wx, Wy)`` of the best alignment.
@@ -108,10 +108,24 @@ class _ShapeMetric:
             raise HdbenchError("the angular distance is undefined: an aligned matrix is all zero")
         return angle(inner / np.sqrt(sqnorm_x * sqnorm_y))
 
-    def _check_pair(self, X, Y, xname: str = "X", yname: str = "Y"):
-        X, Y = as_matrix(X, xname, min_rows=2), as_matrix(Y, yname, min_rows=2)
-        same_rows(X, Y, xname, yname)
-        return X, Y
+    def _check_system(self, X, name: str) -> np.ndarray:
+        return as_matrix(X, name, min_rows=2)
+
+    def _prepare_test(self, X: np.ndarray, name: str) -> tuple[np.ndarray, str]:
+        return X, name
+
+    def _pair(self, px: _Prepared, py: _Prepared, tx=None, ty=None) -> tuple[float, float]:
+        """In-sample distance of a prepared pair and, given test data ``(array, name)``, the
+        cross-validated one."""
+        inner, sx, sy, Wx, Wy = self._align(px, py, self._width(px, py),
+                                            transforms=tx is not None)
+        d_fit = self._distance(inner, sx, sy)
+        if tx is None:
+            return d_fit, np.nan
+        A = self._aligned(tx[0], px.mean, Wx, tx[1])
+        B = self._aligned(ty[0], py.mean, Wy, ty[1])
+        return d_fit, self._distance(float(np.sum(A * B)), float(np.sum(A * A)),
+                                     float(np.sum(B * B)))
 
     def _aligned(self, X: np.ndarray, mean: np.ndarray, W: np.ndarray, name: str) -> np.ndarray:
         if X.shape[1] != W.shape[0]:
@@ -139,6 +153,7 @@ class _ShapeMetric:
         -------
         self
         """
+        self._validate_params()
         X, Y = self._check_pair(X, Y)
         px, py = self._prepare(X, "X"), self._prepare(Y, "Y")
         _, _, _, Wx, Wy = self._align(px, py, self._width(px, py), transforms=True)
@@ -154,6 +169,7 @@ class _ShapeMetric:
         """
         if not hasattr(self, "Wx_"):
             raise HdbenchError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
+        self._validate_params()
         X, Y = self._check_pair(X, Y)
         return (self._aligned(X, self.mx_, self.Wx_, "X"),
                 self._aligned(Y, self.my_, self.Wy_, "Y"))
@@ -187,15 +203,9 @@ class _ShapeMetric:
             raise HdbenchError("give both X_test and Y_test, or neither")
         if X_test is not None:
             return self.fit(X, Y).score(X_test, Y_test)
+        self._validate_params()
         X, Y = self._check_pair(X, Y)
-        px, py = self._prepare(X, "X"), self._prepare(Y, "Y")
-        inner, sx, sy, _, _ = self._align(px, py, self._width(px, py), transforms=False)
-        return self._distance(inner, sx, sy)
-
-    def pairwise_distances(self, Xs, test_data=None, *, n_jobs: int | None = -1,
-                           verbose: bool | None = None):
-        """All pairwise distances of a set of systems; see :func:`pairwise_distances`."""
-        return pairwise_distances(Xs, self, test_data, n_jobs=n_jobs, verbose=verbose)
+        return self._pair(self._prepare(X, "X"), self._prepare(Y, "Y"))[0]
 
 
 class LinearMetric(_ShapeMetric):
@@ -229,25 +239,27 @@ class LinearMetric(_ShapeMetric):
     Raises
     ------
     HdbenchError
-        For ``alpha`` outside [0, 1]; and at fit time when ``alpha < 1`` and a system has more
-        units than conditions - 1 (its covariance is singular, so CCA-type fits are trivial:
-        reduce it to k < conditions - 1 dimensions first, e.g. with
+        When used (fit, fit_score, pairwise_distances) with ``alpha`` outside [0, 1] or another
+        bad parameter; and when ``alpha < 1`` and a system has more units than conditions - 1
+        (its covariance is singular, so CCA-type fits are trivial: reduce it to
+        k < conditions - 1 dimensions first, e.g. with
         :func:`hdbench.metrics.conditions.align_dimensions`).
     """
 
     def __init__(self, alpha: float = 1.0, center_columns: bool = True, zero_pad: bool = True,
                  score_method: str = "angular"):
         super().__init__(center_columns, zero_pad, score_method)
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise HdbenchError(f"alpha must be a number in [0, 1]; got {alpha!r}") from None
-        if not 0.0 <= alpha <= 1.0:
-            raise HdbenchError(f"alpha must lie in [0, 1]; got {alpha}")
         self.alpha = alpha
 
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float, np.number)):
+            raise HdbenchError(f"alpha must be a number in [0, 1]; got {self.alpha!r}")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise HdbenchError(f"alpha must lie in [0, 1]; got {self.alpha}")
+
     def _whitens(self) -> bool:
-        return self.alpha < 1.0 - EIGENVALUE_FLOOR
+        return float(self.alpha) < 1.0 - EIGENVALUE_FLOOR
 
     def _prepare(self, X: np.ndarray, name: str) -> _Prepared:
         mean, centred = self._centre(X, name)
@@ -262,20 +274,21 @@ class LinearMetric(_ShapeMetric):
                 "and overfits. Reduce to fewer dimensions (conditions.align_dimensions with "
                 "method='pca') or use alpha=1"
             )
+        alpha = float(self.alpha)
         eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
         lam = np.maximum(eigvals, EIGENVALUE_FLOOR)
-        whitener = (eigvecs * (self.alpha + (1.0 - self.alpha) / np.sqrt(lam))) @ eigvecs.T
+        whitener = (eigvecs * (alpha + (1.0 - alpha) / np.sqrt(lam))) @ eigvecs.T
         data = centred @ whitener
         return _Prepared(mean, data, float(np.sum(data * data)), whitener, float(lam.sum()),
-                         float(np.sum((self.alpha * np.sqrt(lam) + 1.0 - self.alpha) ** 2)))
+                         float(np.sum((alpha * np.sqrt(lam) + 1.0 - alpha) ** 2)))
 
     def _scale(self, p: _Prepared, width: int) -> float:
         """Variance-preserving scale of a whitened system zero-padded to ``width`` units."""
         if p.whitener is None:
             return 1.0
-        pad = width - p.whitener.shape[0]
+        pad, alpha = width - p.whitener.shape[0], float(self.alpha)
         num = p.eig_sum + pad * EIGENVALUE_FLOOR
-        den = p.gain_sum + pad * (self.alpha * np.sqrt(EIGENVALUE_FLOOR) + 1.0 - self.alpha) ** 2
+        den = p.gain_sum + pad * (alpha * np.sqrt(EIGENVALUE_FLOOR) + 1.0 - alpha) ** 2
         return float(np.sqrt(num / den))
 
     def _align(self, px, py, width, transforms):
@@ -334,103 +347,3 @@ class PermutationMetric(_ShapeMetric):
             return inner, px.sqnorm, py.sqnorm, None, None
         return (inner, px.sqnorm, py.sqnorm, _placement(rows, cross.shape[0], width),
                 _placement(cols, cross.shape[1], width))
-
-
-def _check_set(Xs, name: str) -> list[np.ndarray]:
-    if isinstance(Xs, np.ndarray) and Xs.ndim == 3:
-        Xs = list(Xs)
-    if not isinstance(Xs, Sequence) or isinstance(Xs, (str, bytes)):
-        raise HdbenchError(f"{name} must be a list of [conditions, units] arrays")
-    if len(Xs) == 0:
-        raise HdbenchError(f"{name} is empty; give at least one system")
-    mats = [as_matrix(X, f"{name}[{i}]", min_rows=2) for i, X in enumerate(Xs)]
-    for i, X in enumerate(mats[1:], start=1):
-        same_rows(mats[0], X, f"{name}[0]", f"{name}[{i}]")
-    return mats
-
-
-def _chunk_distances(metric: _ShapeMetric, prepared, test, chunk):
-    """(in-sample, test) distances of a chunk of pairs; test is None without test data."""
-    out = []
-    for i, j in chunk:
-        px, py = prepared[i], prepared[j]
-        width = metric._width(px, py)
-        inner, sx, sy, Wx, Wy = metric._align(px, py, width, transforms=test is not None)
-        d_fit = metric._distance(inner, sx, sy)
-        if test is None:
-            out.append((d_fit, np.nan))
-            continue
-        A = metric._aligned(test[i], px.mean, Wx, f"test_data[{i}]")
-        B = metric._aligned(test[j], py.mean, Wy, f"test_data[{j}]")
-        out.append((d_fit, metric._distance(float(np.sum(A * B)), float(np.sum(A * A)),
-                                            float(np.sum(B * B)))))
-    return out
-
-
-def pairwise_distances(Xs, metric: _ShapeMetric | None = None, test_data=None, *,
-                       n_jobs: int | None = -1, verbose: bool | None = None):
-    """Symmetric matrix of shape distances between every pair of systems.
-
-    Each system is brought to normal form once; pairs are then scored in parallel threads
-    (joblib; the linear algebra releases the GIL) with single-threaded BLAS, because many
-    small products parallelise better across pairs than inside BLAS. A tqdm progress bar is
-    shown for large sets.
-
-    Parameters
-    ----------
-    Xs : list of K arrays ``[conditions, units_k]``
-        Responses of K systems to the same conditions (unit counts may differ).
-    metric : LinearMetric or PermutationMetric, optional
-        Default ``LinearMetric()``: the angular Procrustes distance.
-    test_data : list of K arrays ``[test conditions, units_k]``, optional
-        Held-out data of the same systems (e.g. the other trial split). When given, every pair
-        is fitted on ``Xs`` and scored on ``test_data`` as well.
-    n_jobs : int or None
-        joblib worker threads; -1 (default) uses all cores.
-    verbose : bool or None
-        Show a progress bar; None (default) shows one from 500 pairs on.
-
-    Returns
-    -------
-    D : float64 array ``[K, K]``
-        In-sample distances, zero diagonal.
-    D_test : float64 array ``[K, K]``
-        Only when ``test_data`` is given (then ``(D, D_test)`` is returned): cross-validated
-        distances. Its diagonal is the distance of each system's fit split to its own test
-        split, a noise floor.
-    """
-    metric = LinearMetric() if metric is None else metric
-    if not isinstance(metric, _ShapeMetric):
-        raise HdbenchError(
-            f"metric must be a LinearMetric or PermutationMetric; got {type(metric).__name__}"
-        )
-    fit = _check_set(Xs, "Xs")
-    test = None
-    if test_data is not None:
-        test = _check_set(test_data, "test_data")
-        if len(test) != len(fit):
-            raise HdbenchError(
-                f"test_data has {len(test)} systems but Xs has {len(fit)}; they must match"
-            )
-    K = len(fit)
-    pairs = list(combinations(range(K), 2))
-    if test is not None:
-        pairs = [(i, i) for i in range(K)] + pairs
-    workers = effective_n_jobs(n_jobs)
-    size = max(1, -(-len(pairs) // (8 * workers)))
-    chunks = [pairs[k:k + size] for k in range(0, len(pairs), size)]
-    show = len(pairs) >= _PROGRESS_PAIRS if verbose is None else verbose
-    D, D_test = np.zeros((K, K)), np.zeros((K, K))
-    with (threadpool_limits(limits=1, user_api="blas"),
-          Parallel(n_jobs=workers, prefer="threads", return_as="generator") as parallel):
-        prepared = list(parallel(delayed(metric._prepare)(X, f"Xs[{i}]")
-                                 for i, X in enumerate(fit)))
-        jobs = (delayed(_chunk_distances)(metric, prepared, test, chunk) for chunk in chunks)
-        with tqdm(total=len(pairs), disable=not show, desc="shape distances", unit="pair") as bar:
-            for chunk, values in zip(chunks, parallel(jobs), strict=True):
-                for (i, j), (d_fit, d_test) in zip(chunk, values, strict=True):
-                    if i != j:
-                        D[i, j] = D[j, i] = d_fit
-                    D_test[i, j] = D_test[j, i] = d_test
-                bar.update(len(chunk))
-    return D if test is None else (D, D_test)
