@@ -16,6 +16,10 @@ import numpy as np
 from hdbench.errors import HdbenchError
 from hdbench.task import Trials, decode_heading
 
+# Activity, weights and metric inputs above this magnitude overflow float64 in squared sums
+# (1e154² ≈ 1e308): refused with a one-line error instead of an overflow warning and a NaN.
+MAX_MAGNITUDE = 1e150
+
 CELL_TYPES = ("compass", "shifter_cw", "shifter_ccw", "inhibitory", "other")
 
 

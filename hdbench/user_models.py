@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from hdbench.errors import HdbenchError, NotComputableError
+from hdbench.system import MAX_MAGNITUDE
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Activity and weights larger than this overflow float64 in squared sums (1e154² ≈ 1e308).
-MAX_MAGNITUDE = 1e150
 # The probe batch of behaviour_digest: a few trials of the default task, shortened.
 PROBE_TRIALS, PROBE_STEPS, PROBE_SEED = 4, 120, 20_261_205
 # Digits kept when fingerprinting (relative to the largest value): tolerates the last-bit

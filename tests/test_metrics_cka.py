@@ -128,3 +128,18 @@ def test_degenerate_input():
     duplicated = np.vstack([np.repeat(X[:1], 22, axis=0), X[1:9]])  # most pairs identical
     with pytest.raises(HdbenchError, match="median squared distance"):
         cka(duplicated, Y, "rbf")
+
+
+def test_overflowing_and_complex_inputs_are_refused():
+    import numpy as np
+    import pytest
+
+    from hdbench.errors import HdbenchError
+    from hdbench.metrics import LinearMetric, cka
+
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    for bad, message in ((X * 1e300, "overflow float64"), (X + 1j, "complex")):
+        with pytest.raises(HdbenchError, match=message):
+            cka(bad, X)
+        with pytest.raises(HdbenchError, match=message):
+            LinearMetric().fit_score(bad, X)

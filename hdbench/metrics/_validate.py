@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from hdbench.errors import HdbenchError
+from hdbench.system import MAX_MAGNITUDE
 
 
 def as_array(data, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     """``data`` as a finite float64 array with ``ndim`` dimensions, or an :class:`HdbenchError`."""
+    if np.iscomplexobj(data):
+        raise HdbenchError(f"{name} is complex; representations must be real")
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -21,6 +24,9 @@ def as_array(data, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
         raise HdbenchError(f"{name} is empty (shape {arr.shape})")
     if not np.all(np.isfinite(arr)):
         raise HdbenchError(f"{name} contains NaN or inf")
+    if float(np.abs(arr).max()) > MAX_MAGNITUDE:
+        raise HdbenchError(f"{name} reaches {float(np.abs(arr).max()):.3g}; values above "
+                           f"{MAX_MAGNITUDE:g} overflow float64 arithmetic, rescale them")
     return arr
 
 

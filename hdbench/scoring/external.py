@@ -33,9 +33,8 @@ from hdbench._version import __version__
 from hdbench.errors import HdbenchError, NotComputableError
 from hdbench.scoring.bundle import TRIAL_SETS, EvalProtocol
 from hdbench.scoring.subjects import ReferenceSpec
-from hdbench.system import Activity, split_inputs
+from hdbench.system import MAX_MAGNITUDE, Activity, split_inputs
 from hdbench.user_models import (
-    MAX_MAGNITUDE,
     as_user_system,
     behaviour_digest,
     load_factory,
