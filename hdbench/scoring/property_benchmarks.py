@@ -290,7 +290,7 @@ PROPERTY_BENCHMARKS = (
                              "wedges of the same glomerulus; one of 8 tiles)",
                   spread_note="spread assumed: SD of a position within one 45° tile (45/√12)"),
         measurement="mean signed shift of each stable shifter's projection onto the compass "
-                    "units (centre of its positive weights above half their maximum) from its "
+                    "units (centre of its weights above 3/4 of their maximum) from its "
                     "own preferred direction, positive in its turn direction",
         citation=PISOKAS_2020),
     property_benchmark(
