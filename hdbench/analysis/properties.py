@@ -341,7 +341,8 @@ def anticipatory_times(data, n_bins: int = 72, max_shift_s: float = 0.3) -> np.n
         sep[j] = _wrap(pd_cw - pd_ccw)
     ati = np.full(N, np.nan)
     for k in range(N):
-        crossings = np.nonzero((sep[:-1, k] >= 0) & (sep[1:, k] < 0))[0]
+        crossings = np.nonzero((sep[:-1, k] >= 0) & (sep[1:, k] < 0)
+                               & (sep[:-1, k] - sep[1:, k] < np.pi))[0]  # not a wrap
         if crossings.size == 0:
             continue
         j = crossings[np.argmin(np.abs(shifts[crossings] + 0.5))]

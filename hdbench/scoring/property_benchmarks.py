@@ -46,6 +46,7 @@ import numpy as np
 
 from hdbench.errors import HdbenchError, NotComputableError
 from hdbench.scoring.benchmark import Benchmark, register
+from hdbench.scoring.bundle import Bundle
 
 #: Distances are capped here (in published spreads); unmeasurable properties get it too.
 MAX_DISTANCE = 5.0
@@ -323,3 +324,69 @@ PROPERTY_BENCHMARKS = (
 
 for _bench in PROPERTY_BENCHMARKS:
     register(_bench, replace=True)
+
+
+# -- tables of measured values ---------------------------------------------------------------
+
+#: Columns of :func:`property_rows` / :func:`property_table` (``value``: the system's value in
+#: the paper's unit; for a per-unit distribution its median, with ``q25`` / ``q75``).
+TABLE_COLUMNS = ("system", "group", "seed", "reference", "benchmark", "property", "unit",
+                 "value", "q25", "q75", "n_values", "published", "spread", "distance",
+                 "data_ceiling", "confidence")
+
+
+def property_rows(system, reference: str, *, name: str, group: str, seed: int,
+                  protocol=None) -> list[dict]:
+    """One row per property benchmark of ``reference`` for ``system``: its measured value (in
+    the paper's unit) beside the published one, the distance and the data ceiling."""
+    from hdbench.scoring.benchmark import all_benchmarks
+    from hdbench.scoring.bundle import EvalProtocol, task_for_reference
+
+    protocol = protocol or EvalProtocol()
+    bundle = Bundle(system, task_for_reference(reference), protocol, label=name)
+    measured = property_measurements(bundle)
+    rows = []
+    for bench in all_benchmarks([reference], family="properties"):
+        published = bench.score_fn.published
+        values = np.atleast_1d(np.asarray(measured[published.prop], dtype=np.float64))
+        finite = values[np.isfinite(values)]
+        weights_missing = published.prop in NEEDS_WEIGHTS and not measured["weights_available"]
+        value, q25, q75 = (np.percentile(finite, [50, 25, 75]) if finite.size
+                           else (math.nan,) * 3)
+        rows.append({
+            "system": name, "group": group, "seed": int(seed), "reference": reference,
+            "benchmark": bench.id, "property": published.prop, "unit": published.unit,
+            "value": float(value),
+            "q25": float(q25) if published.kind == "distribution" else math.nan,
+            "q75": float(q75) if published.kind == "distribution" else math.nan,
+            "n_values": int(finite.size), "published": published.value,
+            "spread": published.spread,
+            "distance": math.nan if weights_missing else published.distance(values),
+            "data_ceiling": bench.data_ceiling, "confidence": published.confidence})
+    return rows
+
+
+def markdown_summary(table) -> str:
+    """A Markdown table: one row per property benchmark, published value ± spread, then each
+    group's measured value (mean over its seeds / instances, with their range)."""
+    groups = list(dict.fromkeys(table["group"]))
+    header = ["benchmark", "published", *groups]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for bench_id, rows in table.groupby("benchmark", sort=False):
+        first = rows.iloc[0]
+        unit = first["unit"]
+        cells = [f"`{bench_id}`", f"{first['published']:g} ± {first['spread']:g}{unit}"]
+        for group in groups:
+            values = rows.loc[rows["group"] == group, "value"].to_numpy(dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            if finite.size == 0:
+                cells.append("n/a" if values.size else "")
+                continue
+            text = f"{finite.mean():.3g}{unit}"
+            if finite.size > 1:
+                text += f" ({finite.min():.3g}–{finite.max():.3g})"
+            if finite.size < values.size:
+                text += f" [{values.size - finite.size} n/a]"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
