@@ -192,3 +192,18 @@ def test_score_functions_pickle():
     assert isinstance(again.score_fn, PropertyDistance)
     assert dataclasses.asdict(again.score_fn.published) == \
         dataclasses.asdict(bench.score_fn.published)
+
+
+@pytest.mark.parametrize("benchmark, option, levels", [
+    ("fly.properties.epg-bump-fwhm", "fwhm_deg", [90.0, 120.0, 150.0, 180.0]),
+    ("fly.properties.pen-shift", "shift_deg", [45.0, 30.0, 15.0, 0.0]),
+    ("fly.properties.pen-lead-fast", "ati_shifter_ms", [60.0, 10.0, -40.0, -90.0]),
+])
+def test_distance_grows_with_a_graded_departure_from_the_data(benchmark, option, levels):
+    """Grounding by design: the ring departs from the published value in graded steps."""
+    bench = get(benchmark)
+    protocol = EvalProtocol(n_trials=24)
+    raw = [bench(Bundle(_fly_ring(**{option: level}), PRESETS["fly"], protocol), None)[0]
+           for level in levels]
+    assert all(b > a for a, b in zip(raw, raw[1:], strict=False)), raw
+    assert raw[-1] - raw[0] > 1.0, raw  # by more than one published SD
