@@ -444,6 +444,8 @@ def collect(store: Store, runs: list[ModelRun], references: list[ReferenceSpec],
         floor_key = subject_key(UntrainedSubject(FLOOR_CONFIG), protocol)
         for bench in benches[reference.name]:
             ceiling = store.read_score(bench.id, bench.version, ceiling_key)
+            if bench.data_ceiling is not None:  # published data: the data's own ceiling
+                ceiling = {"value": bench.data_ceiling}
             floor = store.read_score(bench.id, bench.version, floor_key)
             for run in runs:
                 if run.subject is None:
