@@ -184,6 +184,56 @@ def cmd_figures(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_properties(args) -> int:
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    import reference_circuits
+    from hdbench.atomic import atomic_write_text
+    from hdbench.errors import HdbenchError
+    from hdbench.runs import load_model
+    from hdbench.scoring.bundle import EvalProtocol
+    from hdbench.scoring.property_benchmarks import TABLE_COLUMNS, markdown_summary, property_rows
+    from hdbench.training import TrainConfig
+    from hdbench.training.trainer import build_model
+
+    set_threads(args.threads)
+    protocol = EvalProtocol(n_trials=args.trials, seed=args.seed)
+    systems = [(f"{ref} instance {k}", f"{ref} reference", k,
+                lambda ref=ref, k=k: reference_circuits.load(ref, k))
+               for ref in ("rodent", "fly") for k in args.instances]
+    zoo = Path(args.results) / "zoo"
+    for model in args.models:
+        runs = sorted((int(m["seed"]), path) for path in zoo.glob(f"{model}-seed*")
+                      if (m := re.fullmatch(re.escape(model) + r"-seed(?P<seed>\d+)",
+                                            path.name)) and (path / "model.pt").is_file())
+        if not runs:
+            raise HdbenchError(f"no finished run of model {model!r} in {zoo}")
+        systems += [(path.name, model, seed, lambda path=path: load_model(path))
+                    for seed, path in runs]
+    systems += [(f"untrained ctrnn seed {k}", "ctrnn untrained", k,
+                 lambda k=k: build_model(TrainConfig(model="ctrnn", seed=k)).eval())
+                for k in args.untrained_seeds]
+    rows = []
+    for name, group, seed, make in systems:
+        system = make()
+        for reference in ("rodent", "fly"):
+            rows += property_rows(system, reference, name=name, group=group, seed=seed,
+                                  protocol=protocol)
+        if not args.quiet:
+            print(f"measured {name}", file=sys.stderr, flush=True)
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "properties.csv", table.to_csv(index=False, float_format="%.6g"))
+    summary = markdown_summary(table)
+    atomic_write_text(out / "properties.md", summary)
+    print(summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hdbench.task import PRESETS
 
@@ -338,6 +388,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", help="only this family: task, tuning, representation, "
                                     "connectivity, dynamics, ... (default: all)")
     p.set_defaults(func=cmd_benchmarks)
+
+    p = sub.add_parser("properties", help="measure the published-property benchmarks' "
+                                          "quantities on the references, zoo models and "
+                                          "untrained networks; write a table")
+    p.add_argument("--models", nargs="*", default=["ctrnn"], metavar="ID",
+                   help="zoo models (every seed in <results>/zoo; default ctrnn)")
+    p.add_argument("--instances", nargs="*", type=int, default=[0, 1, 2],
+                   help="reference circuit instances (default 0 1 2)")
+    p.add_argument("--untrained-seeds", nargs="*", type=int, default=[0, 1, 2],
+                   help="seeds of untrained default CTRNNs (default 0 1 2)")
+    p.add_argument("--results", default="results", help="folder with zoo/ (default results)")
+    p.add_argument("--out", default="results/properties",
+                   help="output folder for properties.csv and properties.md "
+                        "(default results/properties)")
+    p.add_argument("--trials", type=positive_int, default=256,
+                   help="evaluation trials per system (default 256, the scoring protocol)")
+    p.add_argument("--seed", type=int, default=0, help="evaluation protocol seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    p.set_defaults(func=cmd_properties)
 
     p = sub.add_parser("figures", help="render the paper figures from stored results "
                                        "(skips a figure whose data is missing)")

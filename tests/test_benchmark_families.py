@@ -55,7 +55,8 @@ def scores():
 
 def test_every_family_is_registered_with_its_direction_and_citation():
     benches = {b.id.split(".", 1)[1]: b for b in all_benchmarks(["ring"])}
-    assert {b.family for b in benches.values()} == set(FAMILIES)
+    # property benchmarks compare with published data of the rodent and fly, not with a reference
+    assert {b.family for b in benches.values()} == set(FAMILIES) - {"properties"}
     for name, higher_is_better in EXPECTED.items():
         bench = benches[name]
         assert bench.higher_is_better is higher_is_better, name

@@ -22,7 +22,9 @@ def test_the_quick_ctrnn_outranks_the_untrained_one_on_every_family(tmp_path):
     assert trained["normalised"].map(math.isfinite).all()
     summary = outcome.summary.set_index(["model", "reference", "family"])["normalised"]
     for reference in ("rodent", "fly"):
-        for family in (*FAMILIES, "overall"):
+        # the properties family compares with published data, where a trained network is not
+        # expected to beat an untrained one (README: "Property benchmarks")
+        for family in (*(f for f in FAMILIES if f != "properties"), "overall"):
             better = summary[("ctrnn-quick", reference, family)]
             worse = summary[("ctrnn-untrained", reference, family)]
             assert better > worse, f"{reference} {family}: {better} vs {worse}"

@@ -4,7 +4,8 @@ Figure functions (seaborn style on matplotlib; restyle the returned Figure as yo
 
 1. :func:`task_figure`, 2. :func:`tuning_figure`, 3. :func:`cell_type_figure`,
 4. :func:`connectivity_figure`, 5. :func:`silencing_figure`, 6. :func:`dynamics_figure`,
-7. :func:`leaderboard_figure`, 8. :func:`kao_figure`, 9. :func:`sparse_figure`.
+7. :func:`leaderboard_figure`, 8. :func:`kao_figure`, 9. :func:`sparse_figure`,
+10. :func:`property_figure`.
 
 Their data come from :mod:`hdbench.figures.data` (the loader layer);
 :func:`render_figures` renders the whole set from a results folder (``hdbench figures``), and
@@ -19,6 +20,7 @@ from hdbench.figures.data import (
     cell_type_fractions,
     leaderboard_table,
     model_data,
+    property_table,
     reference_data,
     silencing_traces,
     slow_points,
@@ -26,6 +28,7 @@ from hdbench.figures.data import (
     system_data,
     zoo_runs,
 )
+from hdbench.figures.properties import property_figure
 from hdbench.figures.render import FIGURES, FigureData, render_figures, select
 from hdbench.figures.style import figure_bytes, figure_style, save_figure, system_color
 from hdbench.figures.summaries import (
@@ -45,7 +48,8 @@ from hdbench.figures.systems import (
 __all__ = ["FIGURES", "FigureData", "MissingData", "SlowPointData", "SystemData",
            "cell_type_figure", "cell_type_fractions", "connectivity_figure", "dynamics_figure",
            "figure_bytes", "figure_style", "kao_figure", "leaderboard_figure",
-           "leaderboard_table", "model_data", "reference_data", "render_figures", "save_figure",
+           "leaderboard_table", "model_data", "property_figure", "property_table",
+           "reference_data", "render_figures", "save_figure",
            "select", "silencing_figure", "silencing_traces", "slow_points", "sparse_figure",
            "sparse_recordings", "system_color", "system_data", "task_figure", "tuning_figure",
            "zoo_runs"]

@@ -315,6 +315,20 @@ def _read_tidy(path, reader, columns) -> pd.DataFrame:
     return table
 
 
+def property_table(results) -> pd.DataFrame:
+    """The measured property values of ``hdbench properties``: ``<results>/properties/
+    properties.csv`` (columns :data:`hdbench.figures.properties.COLUMNS` and more)."""
+    from hdbench.figures.properties import COLUMNS
+
+    path = Path(results) / "properties" / "properties.csv"
+    if not path.is_file():
+        raise MissingData(f"no {path}", f"hdbench properties --results {results} "
+                                        f"--out {path.parent}")
+    table = _read_tidy(path, pd.read_csv, COLUMNS)
+    table["unit"] = table["unit"].fillna("")
+    return table
+
+
 def sparse_recordings(results) -> pd.DataFrame:
     """The sparse-recording experiments of every teacher that has one, concatenated.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hdbench.errors import HdbenchError
 from hdbench.figures import data as fdata
-from hdbench.figures import summaries, systems
+from hdbench.figures import properties, summaries, systems
 from hdbench.figures.style import check_formats, figure_style, save_figure
 
 
@@ -84,6 +84,10 @@ class FigureData:
     def sparse(self):
         return fdata.sparse_recordings(self.results)
 
+    @cached_property
+    def properties(self):
+        return fdata.property_table(self.results)
+
 
 def _fig_kao(d: FigureData):
     table, note = d.leaderboard
@@ -128,6 +132,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("kao", 8, "tuning vs population scores over the Kao grid", _fig_kao),
     FigureSpec("sparse", 9, "sparse recordings: unrecorded neurons and generalisation",
                lambda d: summaries.sparse_figure(d.sparse)),
+    FigureSpec("properties", 10, "measured vs published property values",
+               lambda d: properties.property_figure(d.properties)),
 )
 
 

@@ -1,12 +1,13 @@
 """Scoring: benchmarks = (reference circuit, measurement, comparison), ceilings, floors, Scores.
 
 Importing this package registers the built-in benchmarks of every family (task, tuning,
-representation, connectivity, dynamics).
+representation, connectivity, dynamics, properties).
 """
 
 # importing these modules registers their benchmarks
 from hdbench.scoring import connectivity_benchmarks as _connectivity  # noqa: F401
 from hdbench.scoring import dynamics_benchmarks as _dynamics  # noqa: F401
+from hdbench.scoring import property_benchmarks as _properties  # noqa: F401
 from hdbench.scoring import representation_benchmarks as _representation  # noqa: F401
 from hdbench.scoring import task_benchmarks as _task  # noqa: F401
 from hdbench.scoring import tuning_benchmarks as _tuning  # noqa: F401

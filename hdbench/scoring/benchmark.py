@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from hdbench.errors import HdbenchError
 
-FAMILIES = ("task", "tuning", "representation", "connectivity", "dynamics")
+FAMILIES = ("task", "tuning", "representation", "connectivity", "dynamics", "properties")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -46,6 +46,17 @@ class Benchmark:
         What is measured on each system, and how the two are compared (one line each).
     citation : str
         Where the measurement comes from.
+    published, spread : float or None
+        For a benchmark against a published measurement (the ``properties`` family): the
+        published value and its spread, in ``unit``.
+    unit : str
+        Unit of ``published`` and ``spread`` (°, ms, °/s; "" for a fraction).
+    confidence : str
+        Confidence tag of the published fact ([P] primary paper, [S] secondary summary, ...).
+    data_ceiling : float or None
+        The raw value that reflects the data's own variability (e.g. the distance of a sample
+        of the published distribution to it); used instead of the reference-against-itself
+        ceiling when set. See :mod:`hdbench.scoring.property_benchmarks`.
     """
 
     family: str
@@ -57,6 +68,11 @@ class Benchmark:
     measurement: str = ""
     comparison: str = ""
     citation: str = ""
+    published: float | None = None
+    spread: float | None = None
+    unit: str = ""
+    confidence: str = ""
+    data_ceiling: float | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -72,6 +88,17 @@ class Benchmark:
                                f"got {self.version!r}")
         if not callable(self.score_fn):
             raise HdbenchError(f"score_fn of {self.name!r} is not callable")
+        for name in ("published", "spread", "data_ceiling"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, float | int)
+                                      or not math.isfinite(value)):
+                raise HdbenchError(f"{name} of {self.name!r} must be a finite number or None; "
+                                   f"got {value!r}")
+        if (self.published is None) != (self.spread is None):
+            raise HdbenchError(f"benchmark {self.name!r}: give both published and spread, or "
+                               "neither")
+        if self.spread is not None and not self.spread > 0:
+            raise HdbenchError(f"spread of {self.name!r} must be > 0; got {self.spread}")
 
     @property
     def id(self) -> str:
@@ -95,10 +122,14 @@ class Benchmark:
 
     def describe(self) -> dict:
         """JSON-ready description (stored with every score)."""
-        return {"id": self.id, "reference": self.reference, "family": self.family,
-                "name": self.name, "version": self.version,
-                "higher_is_better": self.higher_is_better, "measurement": self.measurement,
-                "comparison": self.comparison, "citation": self.citation}
+        out = {"id": self.id, "reference": self.reference, "family": self.family,
+               "name": self.name, "version": self.version,
+               "higher_is_better": self.higher_is_better, "measurement": self.measurement,
+               "comparison": self.comparison, "citation": self.citation}
+        if self.published is not None or self.data_ceiling is not None:  # others unchanged
+            out.update(published=self.published, spread=self.spread, unit=self.unit,
+                       confidence=self.confidence, data_ceiling=self.data_ceiling)
+        return out
 
 
 _REGISTRY: dict[str, Benchmark] = {}

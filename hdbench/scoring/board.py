@@ -250,8 +250,11 @@ def bounds(runner: Runner, reference: ReferenceSpec, bench: Benchmark,
            protocol: EvalProtocol) -> tuple[tuple[float, float], tuple[float, float]]:
     """``((ceiling mean, SD), (floor mean, SD))`` of a benchmark from the stored scores of the
     ceiling instances and floor seeds (NaN when any is missing)."""
-    ceiling = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
-                        for s in ceiling_subjects(reference)])
+    if bench.data_ceiling is not None:  # a published measurement: the data's own ceiling
+        ceiling = (float(bench.data_ceiling), 0.0)
+    else:
+        ceiling = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
+                            for s in ceiling_subjects(reference)])
     floor = _mean_sd([_value(runner.score_record(s, reference, bench, protocol))
                       for s in floor_subjects()])
     return ceiling, floor
