@@ -1,10 +1,17 @@
-"""Connectivity motifs: weight profiles against preferred-direction difference (papers.md §1.6).
+"""Connectivity motifs: weights against preferred-direction difference (papers.md §1.6).
 
 Weights are ``W[target, source]``. For a target unit i and a source unit j the preferred-direction
 difference is ``Δ_ij = wrap(PD_i − PD_j)`` in (−π, π]: a positive Δ means the source excites
-targets whose PD lies counter-clockwise (CCW) of its own, i.e. it pushes the bump CCW. The
-profile of a (target type, source type) pair is the mean weight in Δ bins centred on multiples
-of 2π / n_bins (one bin centred on 0), self-weights excluded.
+targets whose PD lies counter-clockwise (CCW) of its own, i.e. it pushes the bump CCW.
+
+The headline reading of a (target type, source type) pathway is a **fit**
+(:func:`fit_pathway`): ``W_ij ≈ c + A cos(Δ_ij − offset)`` by least squares over the single
+weights, with a bootstrap interval over source units and a p-value against shuffled source PDs.
+The **profile** of a pathway (the mean weight in Δ bins centred on multiples of 2π / n_bins, one
+bin centred on 0, self-weights excluded) is kept for plots and for the profile-correlation
+benchmark; the argmax of a binned profile is a secondary reading only: in a trained CTRNN with
+13–24 pairs per 10° bin it moves by more than 100° between bootstrap resamples of the source
+units (issue 17), while the fitted offset keeps its sign.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hdbench.analysis.integration import weighted_slopes
 from hdbench.analysis.tuning import TWO_PI, population_vector
 from hdbench.errors import HdbenchError
 from hdbench.system import Silence
@@ -189,9 +190,7 @@ def _per_trial(r: _Runs, on, off, settle, dt, min_output):
 
 def _gain(est, true, w):
     """Weighted least-squares slopes of est on true per row of w [B, trials]."""
-    from hdbench.analysis.integration import _slopes
-
-    return _slopes(true, est, w)
+    return weighted_slopes(true, est, w)
 
 
 def _estimates(drift, est, true, amp, readout: bool, w):

@@ -40,7 +40,7 @@ def heading_changes(activity, trials=None, *, skip_steps: int | None = None):
             av[:, skip_steps + 1:].sum(1))
 
 
-def _slopes(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+def weighted_slopes(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares slopes of y on x, one per row of weights ``w`` [B, n]."""
     sw = w.sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -78,8 +78,8 @@ def integration_gain(activity, trials=None, *, skip_steps: int | None = None,
     if n < 3 or not np.ptp(true) > 0:
         raise HdbenchError(f"the integration gain needs >= 3 trials with different heading "
                            f"changes; got {n}")
-    gain = float(_slopes(true, decoded, np.ones((1, n)))[0])
-    lo, hi = percentile_interval(_slopes(true, decoded, bootstrap_counts(n, n_boot, seed)),
+    gain = float(weighted_slopes(true, decoded, np.ones((1, n)))[0])
+    lo, hi = percentile_interval(weighted_slopes(true, decoded, bootstrap_counts(n, n_boot, seed)),
                                  level) if n_boot > 0 else (np.nan, np.nan)
     low, high = (float(b) for b in bounds)
     return {"gain": gain, "gain_lo": lo, "gain_hi": hi, "n_trials": int(n),
@@ -97,4 +97,5 @@ def integration_refusal(gain: float, name: str = "the system",
             f"{low:g}-{high:g}): its cell-type fractions are not compared")
 
 
-__all__ = ["INTEGRATION_RANGE", "heading_changes", "integration_gain", "integration_refusal"]
+__all__ = ["INTEGRATION_RANGE", "heading_changes", "integration_gain", "integration_refusal",
+           "weighted_slopes"]

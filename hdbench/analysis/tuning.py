@@ -21,8 +21,10 @@ look AV-asymmetric (|A| up to 0.06 in the jittered rodent reference, against 0.0
 The default ``kappa = 0.03`` (not the 0.2 proposed in papers.md §1.5 [B]) is set by the
 references at their own AV statistics: their shifters have |A| = 0.044 (rodent) and 0.15 (fly),
 their compass cells |A| < 0.01, so 0.2 would call every reference shifter a compass cell.
-Trained CTRNNs show a continuum of A rather than clusters, so their class counts depend on
-``kappa``: see :func:`threshold_sensitivity`. A 3-component Gaussian mixture on (r, A) of the
+Trained CTRNNs show a continuum of A rather than clusters (unimodal by Silverman's test, see
+:mod:`hdbench.analysis.continuum`), so their class counts depend on ``kappa``: the classes are
+thresholded labels, not types (:func:`threshold_sensitivity`,
+:func:`hdbench.analysis.continuum.kappa_table`). A 3-component Gaussian mixture on (r, A) of the
 HD-tuned units is reported beside the rule as a check free of ``kappa`` (``cell_type_gmm``).
 """
 
