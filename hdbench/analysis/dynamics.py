@@ -177,8 +177,8 @@ def _recovery(r: _Runs, off: int, level: float, dt: float, silenced: bool) -> di
 
 
 def _per_trial(r: _Runs, on, off, settle, dt, min_output):
-    """Per-trial drift (rad/s), gain-regression inputs and window amplitude; whether the
-    read-out still carries a heading."""
+    """Per-trial drift (rad/s) and bump amplitude over the window, the output norm relative
+    to before, and whether the read-out still carries a heading."""
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero read-out: NaN
         norm = r.norm[:, on + settle:off].mean() / r.norm[:, on - 40:on].mean()
     drift = _fit_slopes(r.theta[:, on + settle:off]) / dt
@@ -188,17 +188,12 @@ def _per_trial(r: _Runs, on, off, settle, dt, min_output):
     return drift, amp, float(norm), bool(norm >= min_output)
 
 
-def _gain(est, true, w):
-    """Weighted least-squares slopes of est on true per row of w [B, trials]."""
-    return weighted_slopes(true, est, w)
-
-
 def _estimates(drift, est, true, amp, readout: bool, w):
     """Drift, gain and amplitude for trial weights w [B, trials] (w = ones: the estimate)."""
     sw = w.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = (w @ drift) / sw if readout else np.full(w.shape[0], np.nan)
-        g = _gain(est, true, w) if readout else np.zeros(w.shape[0])
+        g = weighted_slopes(true, est, w) if readout else np.zeros(w.shape[0])
         ok = np.isfinite(amp)
         a = (w[:, ok] @ amp[ok]) / w[:, ok].sum(1) if ok.any() else np.full(w.shape[0], np.nan)
     return {"drift": d, "gain": g, "abs_gain": np.abs(g), "amplitude": a}
