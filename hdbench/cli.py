@@ -106,14 +106,28 @@ def cmd_leaderboard(args) -> int:
 
 def cmd_analyze(args) -> int:
     from hdbench.analysis import analyze, format_summary
+    from hdbench.analysis.summary import compare_cell_types_across, format_comparison
 
     set_threads(args.threads)
     thresholds = {k: v for k, v in dict(kappa=args.kappa, min_r=args.min_r,
                                         inactive_rate=args.inactive_rate).items()
                   if v is not None}
-    result = analyze(args.target, spec=args.task, n_trials=args.trials, seed=args.seed,
-                     extras=not args.quick, thresholds=thresholds, progress=not args.json)
-    print(json.dumps(result.to_dict()) if args.json else format_summary(result))
+    results = []
+    for target in args.target:
+        result = analyze(target, spec=args.task, n_trials=args.trials, seed=args.seed,
+                         extras=not args.quick, thresholds=thresholds, n_draws=args.draws,
+                         n_boot=args.boot, progress=not args.json)
+        results.append(result)
+        if not args.json:
+            print(format_summary(result) + ("\n" if len(args.target) > 1 else ""), flush=True)
+    comparison = compare_cell_types_across(results) if len(results) > 1 else None
+    if args.json:
+        out = results[0].to_dict() if comparison is None else {
+            "systems": [r.to_dict() for r in results],
+            "cell_type_comparison": json.loads(comparison.to_json(orient="records"))}
+        print(json.dumps(out))
+    elif comparison is not None:
+        print(format_comparison(comparison))
     return 0
 
 
@@ -335,8 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="tuning, cell types, connectivity and dynamics of a "
                                        "trained run or a reference circuit")
-    p.add_argument("target", metavar="DIR_OR_CIRCUIT",
-                   help="run directory (with model.pt) or reference circuit name")
+    p.add_argument("target", metavar="SYSTEM", nargs="+",
+                   help="run directories, zoo run ids (results/zoo), reference circuit names "
+                        "or FILE.py:FACTORY (then give --task); with several, their cell-type "
+                        "fractions are compared at the end")
     p.add_argument("--task", choices=sorted(PRESETS), metavar="PRESET",
                    help="task statistics (default: the run's task or the circuit's preset)")
     p.add_argument("--trials", type=positive_int, default=1000,
@@ -345,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kappa", type=nonneg_float, help="|AV asymmetry| of a shifter (0.03)")
     p.add_argument("--min-r", type=nonneg_float, help="resultant length of HD tuning (0.3)")
     p.add_argument("--inactive-rate", type=nonneg_float, help="max rate of inactive units")
+    p.add_argument("--draws", type=positive_int, default=20,
+                   help="random control draws per silenced group size (default 20)")
+    p.add_argument("--boot", type=positive_int, default=1000,
+                   help="bootstrap resamples of the 90 %% intervals (default 1000)")
     p.add_argument("--quick", action="store_true",
                    help="skip drift/diffusion, noise robustness and generalisation")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -26,7 +26,7 @@ COMPONENTS: dict[str, int] = {
     "core": 1,
     "models": 1,
     "training": 1,
-    "analysis": 1,
+    "analysis": 2,
     "metrics": 2,
 }
 

@@ -20,6 +20,7 @@ from hdbench.errors import HdbenchError
 from hdbench.models import build
 from hdbench.system import Activity
 from hdbench.task import make_trials
+from tests import fakes
 from tests.ring_system import SPEC, ring_ctrnn
 
 GRID = np.stack(np.meshgrid(np.linspace(-2.5, 2.5, 9), np.linspace(-2.5, 2.5, 9)), -1)
@@ -115,27 +116,76 @@ def test_ring_attractor_slow_points_cover_the_ring(ring):
 
 def test_silencing_signature_of_the_ring(ring):
     net, table = ring
-    result = silencing_experiment(net, table, SPEC, n_trials=16)
-    assert list(result["group"]) == ["none", "compass", "shifter_cw", "shifter_ccw", "shifters"]
+    result = silencing_experiment(net, table, SPEC, n_trials=16, n_draws=12)
+    assert list(result["group"]) == ["none", "compass", "shifter_cw", "shifter_ccw", "shifters",
+                                     "high_abs_A", "low_abs_A"]
     by = result.set_index("group")
     assert by.loc["shifter_cw", "drift"] > 0.05 > -0.05 > by.loc["shifter_ccw", "drift"]
     assert abs(by.loc["none", "drift"]) < 0.01
     assert by.loc["none", "gain"] == pytest.approx(1.0, abs=0.15)
+    assert by.loc["none", "amplitude"] == pytest.approx(1.0, abs=0.01)
+    for m in ("drift", "gain", "amplitude"):  # intervals bracket the estimates
+        ok = by[m].notna() & by[f"{m}_lo"].notna()
+        assert (by.loc[ok, f"{m}_lo"] <= by.loc[ok, m] + 1e-12).all()
+        assert (by.loc[ok, m] <= by.loc[ok, f"{m}_hi"] + 1e-12).all()
     sig = silencing_signature(result)
-    assert all(sig.values()), sig
-    assert by.loc["compass", "recovery"] > 0
+    # The ring's compass bump does not re-form: nothing but the cue positions it.
+    assert {k: v for k, v in sig.items() if k != "bump_reforms"} == {
+        "cw_off_drifts_ccw": True, "ccw_off_drifts_cw": True,
+        "both_off_stops_integration": True, "compass_off_loses_bump": True}, sig
+    assert by.loc["shifter_cw", "drift_vs_control"] == 1
+    assert by.loc["shifter_cw", "n_draws"] == 12
     assert np.isnan(by.loc["none", "recovery"])
+    draws = result.attrs["controls"]
+    assert set(draws["n_units"]) == {32, 64, 19} and len(draws) == 3 * 12
+
+
+def test_silencing_effects_are_specific_only_when_random_units_do_less():
+    """A toy whose CW / CCW silencing drifts by design: specific when a random mix of units
+    does not drift, not specific when any 8 units drift as much."""
+    for specific in (True, False):
+        toy = fakes.SilencingToy(specific=specific)
+        result = silencing_experiment(toy, toy.table(), SPEC, n_trials=8, n_draws=20,
+                                      extra_groups=False, n_boot=200)
+        by = result.set_index("group")
+        assert by.loc["shifter_cw", "drift"] == pytest.approx(0.02 / SPEC.dt, rel=1e-6)
+        raw = silencing_signature(result, controls=False)
+        sig = silencing_signature(result)
+        assert raw["cw_off_drifts_ccw"] is True
+        assert sig["cw_off_drifts_ccw"] is specific
+        if specific:
+            assert raw["ccw_off_drifts_cw"] and sig["ccw_off_drifts_cw"]
+            assert by.loc["shifter_cw", "ctrl_drift_p95"] < by.loc["shifter_cw", "drift"]
+        else:  # every group of 8 drifts CCW, so the CCW shifters do not drift CW at all
+            assert by.loc["shifter_cw", "drift_vs_control"] == 0
+            assert raw["ccw_off_drifts_cw"] is False
+        # the toy keeps integrating and keeps its bump: nothing else is shown
+        assert not sig["both_off_stops_integration"] and not sig["compass_off_loses_bump"]
+
+
+def test_stopped_integration_is_specific_only_against_controls():
+    toy = fakes.SilencingToy(specific=True, rate=0.0, window_gain=0.0)  # any silencing stops it
+    result = silencing_experiment(toy, toy.table(), SPEC, n_trials=8, n_draws=10,
+                                  extra_groups=False, n_boot=0)
+    assert silencing_signature(result, controls=False)["both_off_stops_integration"] is True
+    assert silencing_signature(result)["both_off_stops_integration"] is False
+    assert result.set_index("group").loc["shifters", "ctrl_gain_median"] == pytest.approx(0.0)
 
 
 def test_silencing_reports_empty_groups_and_checks_the_window(ring):
     net, table = ring
     no_shifters = table.assign(cell_type=np.where(table["cell_type"] == "compass", "compass",
                                                   "other"))
-    result = silencing_experiment(net, no_shifters, SPEC, n_trials=4)
+    result = silencing_experiment(net, no_shifters, SPEC, n_trials=4, n_draws=2)
     assert result.set_index("group").loc["shifters", "n_units"] == 0
     assert silencing_signature(result)["cw_off_drifts_ccw"] is None
     with pytest.raises(HdbenchError, match="window"):
         silencing_experiment(net, table, SPEC, window=(20, 30))
+    with pytest.raises(HdbenchError, match="n_draws"):
+        silencing_experiment(net, table, SPEC, n_draws=-1)
+    bare = silencing_experiment(net, table, SPEC, n_trials=4, n_draws=0, extra_groups=False)
+    assert silencing_signature(bare)["cw_off_drifts_ccw"] is False  # no controls: not shown
+    assert silencing_signature(bare, controls=False)["cw_off_drifts_ccw"] is True
 
 
 def test_drift_and_diffusion_grow_with_noise(ring):

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hdbench.errors import NotComputableError
+from hdbench.errors import HdbenchError, NotComputableError
 from hdbench.models import build
 from hdbench.scoring import FAMILIES, Bundle, EvalProtocol, all_benchmarks, measures
 from hdbench.scoring.connectivity_benchmarks import offset_sign_agreement
@@ -33,6 +33,9 @@ EXPECTED = {  # name -> higher_is_better
     "connectivity.offset-signs": True, "dynamics.ring-coverage": True,
     "dynamics.silencing": True, "dynamics.dsa": False,
 }
+# Benchmarks whose scores changed with issue 17 (fitted offsets, controlled silencing, the
+# integration check before comparing cell types).
+VERSIONS = {"tuning.cell-types": 2, "connectivity.offset-signs": 2, "dynamics.silencing": 2}
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,8 @@ def test_every_family_is_registered_with_its_direction_and_citation():
     for name, higher_is_better in EXPECTED.items():
         bench = benches[name]
         assert bench.higher_is_better is higher_is_better, name
-        assert bench.version == 1 and bench.citation and bench.measurement \
-            and bench.comparison, name
+        assert bench.version == VERSIONS.get(name, 1) and bench.citation \
+            and bench.measurement and bench.comparison, name
 
 
 def test_the_reference_beats_an_untrained_network_on_every_benchmark(scores):
@@ -96,7 +99,7 @@ def test_measurements_are_computed_once_per_bundle(scores):
     assert measures.unit_table(bundle) is measures.unit_table(bundle)
     keys = {k if isinstance(k, str) else k[0] for k in bundle._memo}
     assert {"unit-table", "tuning-conditions", "connectivity", "slow-points", "silencing",
-            "dmd-model"} <= keys
+            "dmd-model", "integration"} <= keys
 
 
 def _with(memo: dict) -> Bundle:
@@ -118,23 +121,53 @@ def test_silencing_counts_only_the_effects_the_reference_shows():
 
 
 def _pairs(rows):
-    columns = ["target", "source", "offset_circmean", "odd_amplitude", "exc_lobe", "inh_lobe"]
+    columns = ["target", "source", "offset", "offset_lo", "offset_hi", "p_shuffle"]
     return SimpleNamespace(pairs=pd.DataFrame(rows, columns=columns))
 
 
-def test_offset_signs_compare_the_side_of_the_reference_shifting_pairs():
+def test_offset_signs_compare_resolved_fits_of_the_reference_shifting_pairs():
     key = ("connectivity", measures.N_DELTA_BINS)
-    ref = _with({key: _pairs([("compass", "shifter_cw", -0.5, 0.3, 1.0, 0.2),
-                              ("compass", "shifter_ccw", 0.5, 0.3, 1.0, 0.2),
-                              ("shifter_cw", "compass", 0.0, 0.0, 1.0, 0.2)])})  # symmetric
-    same = _with({key: _pairs([("compass", "shifter_cw", -0.2, 0, 1, 1),
-                               ("compass", "shifter_ccw", 1.2, 0, 1, 1)])})
+    ref = _with({key: _pairs([("compass", "shifter_cw", -0.6, -0.7, -0.5, 0.001),
+                              ("compass", "shifter_ccw", 0.6, 0.5, 0.7, 0.001),
+                              ("shifter_cw", "compass", 0.01, -0.02, 0.04, 0.001),  # no shift
+                              ("shifter_ccw", "compass", 0.1, 0.05, 0.15, 0.001),  # < 10 deg
+                              ("compass", "compass", 0.5, 0.3, 0.7, 0.2)])})  # not significant
+    same = _with({key: _pairs([("compass", "shifter_cw", -0.2, -0.3, -0.1, 0.01),
+                               ("compass", "shifter_ccw", 1.2, 1.0, 1.4, 0.001)])})
     assert offset_sign_agreement(same, ref) == 1.0
-    far = _with({key: _pairs([("compass", "shifter_cw", -2.5, 0, 1, 1),  # beyond 90°
-                              ("compass", "shifter_ccw", -0.3, 0, 1, 1)])})  # wrong side
+    unresolved = _with({key: _pairs([("compass", "shifter_cw", -0.2, -0.5, 0.1, 0.01),  # CI
+                                     ("compass", "shifter_ccw", 0.4, 0.3, 0.5, 0.2)])})  # p
+    assert offset_sign_agreement(unresolved, ref) == 0.0
+    far = _with({key: _pairs([("compass", "shifter_cw", -2.5, -2.7, -2.3, 0.001),  # > 90°
+                              ("compass", "shifter_ccw", -0.3, -0.4, -0.2, 0.001)])})  # wrong
     assert offset_sign_agreement(far, ref) == 0.0
-    missing = _with({key: _pairs([("compass", "shifter_ccw", 0.4, 0, 1, 1)])})
+    missing = _with({key: _pairs([("compass", "shifter_ccw", 0.4, 0.3, 0.5, 0.001)])})
     assert offset_sign_agreement(missing, ref) == 0.5
+    flat = _with({key: _pairs([("compass", "shifter_cw", 0.01, -0.02, 0.04, 0.001)])})
+    with pytest.raises(NotComputableError, match="no shifting"):
+        offset_sign_agreement(same, flat)
+
+
+def _integrating(gain: float, labels) -> Bundle:
+    return _with({"unit-table": pd.DataFrame({"cell_type": labels}),
+                  "integration": {"gain": gain}})
+
+
+def test_cell_types_of_a_subject_that_does_not_integrate_are_not_compared():
+    ref = _integrating(1.0, ["compass", "shifter_cw", "shifter_ccw"])
+    assert cell_type_distance(_integrating(0.95, ["compass"] * 3), ref) == \
+        pytest.approx(2 / 3)
+    assert cell_type_distance(_integrating(0.3, ref._memo["unit-table"]["cell_type"]),
+                              ref) == 1.0  # same fractions, but no integration
+    with pytest.raises(HdbenchError, match="reference 'stub' does not integrate"):
+        cell_type_distance(ref, _integrating(1.5, ["compass"]))
+
+
+def test_the_floor_does_not_integrate_and_scores_the_largest_distance(scores):
+    values, bundles = scores
+    assert measures.integration(bundles["floor"])["integrates"] is False
+    assert values["floor"]["tuning.cell-types"] == 1.0
+    assert measures.integration(bundles["ceiling"])["integrates"] is True
 
 
 @given(st.lists(st.sampled_from(["compass", "shifter_cw", "shifter_ccw", "other", "inactive"]),
@@ -143,7 +176,7 @@ def test_offset_signs_compare_the_side_of_the_reference_shifting_pairs():
                 min_size=1, max_size=30))
 def test_cell_type_distance_is_a_bounded_symmetric_distance(a, b):
     def bundle(labels):
-        return _with({"unit-table": pd.DataFrame({"cell_type": labels})})
+        return _integrating(1.0, labels)
 
     d = cell_type_distance(bundle(a), bundle(b))
     assert 0.0 <= d <= 1.0 + 1e-12

@@ -152,6 +152,9 @@ def test_connectivity_figure(systems):
     assert "Δ PD = PD target − PD source (°)" in labels
     assert "compass → compass" in labels and "shifter → compass" in labels
     assert "weight W (a.u.)" in labels
+    # the fitted offsets with their intervals and p-values label the shifter profiles
+    assert any(t.startswith("CCW shifter → compass: +") and ", p 0.0" in t
+               for t in labels.split("\n"))
     assert sum(bool(ax.images) for ax in fig.axes) == len(systems)
     check_units(fig)
 
@@ -174,6 +177,24 @@ def test_silencing_figure(systems):
         0).all()
     with pytest.raises(HdbenchError, match="columns"):
         figures.silencing_figure(pd.DataFrame({"system": []}))
+
+
+def test_silencing_figure_with_controls(systems):
+    traces = pd.concat([fdata.silencing_traces(d, n_trials=2, n_steps=300,
+                                               window=(80, 180)) for d in systems])
+    effects = pd.concat([fdata.silencing_effects(d, n_trials=4, n_draws=4) for d in systems],
+                        ignore_index=True)
+    assert {"ctrl_drift_p05", "drift_vs_control", "system", "key"} <= set(effects.columns)
+    with figure_style():
+        fig = figures.silencing_figure(traces, effects)
+    n_groups = len(fdata.SILENCED_GROUPS)
+    assert len(fig.axes) == len(systems) * (n_groups + 3)
+    labels = texts(fig)
+    for needle in ("drift during silencing (°/s)", "integration gain during silencing",
+                   "vs random units (grey)", "CW (8)", "top fifth |A| (5)"):
+        assert needle in labels, needle
+    with pytest.raises(HdbenchError, match="silencing effects need"):
+        figures.silencing_figure(traces, pd.DataFrame({"system": []}))
 
 
 def test_dynamics_figure(systems):
@@ -205,6 +226,27 @@ def test_cell_type_figure(systems):
     assert "not trained yet: 0.1×" in labels and "3×\n(n=1)" in labels
     assert "ctrnn (n=2)" in labels and "rodent (n=1)" in labels
     assert len(fig.axes) == 5 + 1  # one column per cell type, then the speeds
+    check_units(fig)
+
+
+def test_cell_type_figure_refuses_networks_that_do_not_integrate(systems):
+    """Seeds that do not integrate are drawn apart and left out of the means, and the A
+    distributions get their own columns."""
+    tables = [("ctrnn", 0, systems[0].table, 1.0), ("ctrnn", 1, systems[1].table, 0.3),
+              ("ctrnn-cueva-0p1x", 0, systems[1].table, 0.02)]
+    items = [fdata.classified(t) for t in tables] + [fdata.classified(systems[1])]
+    fractions = fdata.cell_type_fractions(items)
+    assert list(fractions.drop_duplicates(["model", "seed"])["integrates"]) == \
+        [True, False, False, True]
+    modulation = fdata.av_modulation(items)
+    assert len(modulation) == 4 * 24 and np.isfinite(modulation["av_slope_norm"]).all()
+    with figure_style():
+        fig = figures.cell_type_figure(fractions, modulation)
+    labels = texts(fig)
+    assert "ctrnn (n=2, 1 not integrating)" in labels
+    assert "AV asymmetry A" in labels and "AV slope × AV SD / peak" in labels
+    assert "not compared:\n1 of 1 seeds\ndo not integrate\n(gain 0.02)" in labels
+    assert len(fig.axes) == 5 + 2 + 1
     check_units(fig)
 
 

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from hdbench.analysis.integration import weighted_slopes
 from hdbench.analysis.tuning import TWO_PI, population_vector
 from hdbench.errors import HdbenchError
 from hdbench.system import Silence
@@ -97,21 +99,134 @@ def _fit_slopes(y: np.ndarray) -> np.ndarray:
 # Silencing
 
 
+#: Effect measures of a silencing run, compared with the matched random controls.
+SILENCING_MEASURES = ("drift", "gain", "abs_gain", "amplitude")
+
+
+def _silencing_groups(table: pd.DataFrame, extra_groups: bool) -> dict[str, tuple[int, ...]]:
+    """The silenced groups: the cell types, both shifter types, and optionally the fifth of the
+    HD-tuned units with the highest and with the lowest |A| (class-free groups)."""
+    groups = {"none": (), **_group_units(table)}
+    if extra_groups:
+        tuned = np.nonzero(table["cell_type"].isin(TUNED).to_numpy())[0]
+        k = int(round(tuned.size / 5))
+        if k:
+            a = np.abs(table["av_asymmetry"].to_numpy()[tuned])
+            order = tuned[np.argsort(a, kind="stable")]
+            groups["high_abs_A"] = tuple(sorted(int(i) for i in order[-k:]))
+            groups["low_abs_A"] = tuple(sorted(int(i) for i in order[:k]))
+    return groups
+
+
+@dataclass
+class _Runs:
+    """What the silencing measures need from one simulated condition (holds + turns)."""
+
+    theta: np.ndarray  # unwrapped decoded heading on holds [trials, time]
+    est: np.ndarray  # decoded heading change over the window on turns [trials]
+    rel: np.ndarray  # bump amplitude of the non-silenced tuned units, relative [trials, time]
+    bump: np.ndarray  # amplitude of the compass bump, relative [trials, time]
+    norm: np.ndarray  # output norm on holds [trials, time]
+
+
+def _relative_amplitude(rates, preferred, units, on, locked: bool = True) -> np.ndarray:
+    """Bump amplitude of ``units`` relative to its mean over the 40 steps before ``on``
+    [trials, time] (NaN without units): the amplitude of their population vector.
+
+    ``locked``: only its heading-locked part, each trial's vector minus the mean vector over
+    trials at the same step. The trials start at random headings, so a bump's vectors average
+    out, while a uniform rise of cells with unequal gains (which points the same way on every
+    trial) does not pass for a bump; nor does a bump that re-forms at the same place on every
+    trial, which no longer holds the trial's heading.
+    """
+    if not len(units):
+        return np.full(rates.shape[:2], np.nan)
+    units = np.asarray(units)
+    vec = np.clip(rates[..., units], 0.0, None) @ np.exp(1j * preferred[units])
+    amp = np.abs(vec - vec.mean(0, keepdims=True)) if locked else np.abs(vec)
+    ref = amp[:, on - 40:on].mean(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return amp / ref[:, None]
+
+
+def _run(system, inputs, n, units, on, off, settle, preferred, tuned, bump) -> _Runs:
+    """Simulate holds and turns (stacked in ``inputs``, holds first) with ``units`` silenced."""
+    act = _simulate(system, inputs, silence=Silence(units, on, off) if units else None)
+    dhat = unwrapped_heading(act)
+    rates = act.rates[:n]
+    keep = np.setdiff1d(tuned, np.asarray(units, dtype=np.int64))
+    return _Runs(theta=dhat[:n], est=dhat[n:, off - 1] - dhat[n:, on + settle],
+                 rel=_relative_amplitude(rates, preferred, keep, on),
+                 bump=_relative_amplitude(rates, preferred, bump, on, locked=False),
+                 norm=np.linalg.norm(act.outputs[:n], axis=-1))
+
+
+def _recovery(r: _Runs, off: int, level: float, dt: float, silenced: bool) -> dict:
+    """Compass bump over the last 50 steps, and the time after release until it is back to
+    ``level`` for good."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        after = float(np.nanmean(r.bump[:, -50:]))
+        mean = np.nanmean(r.bump[:, off:], axis=0)
+    recovery = np.nan
+    if silenced:
+        ok = mean >= level
+        stays = np.flip(np.logical_and.accumulate(np.flip(ok)))  # ok from here to the end
+        recovery = float((np.argmax(stays) + 1) * dt) if stays.any() else np.nan
+    return {"amplitude_after": after, "recovery": recovery}
+
+
+def _per_trial(r: _Runs, on, off, settle, dt, min_output):
+    """Per-trial drift (rad/s) and bump amplitude over the window, the output norm relative
+    to before, and whether the read-out still carries a heading."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero read-out: NaN
+        norm = r.norm[:, on + settle:off].mean() / r.norm[:, on - 40:on].mean()
+    drift = _fit_slopes(r.theta[:, on + settle:off]) / dt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a vanished bump gives NaN means
+        amp = np.nanmean(r.rel[:, on + settle:off], axis=1)
+    return drift, amp, float(norm), bool(norm >= min_output)
+
+
+def _estimates(drift, est, true, amp, readout: bool, w):
+    """Drift, gain and amplitude for trial weights w [B, trials] (w = ones: the estimate)."""
+    sw = w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = (w @ drift) / sw if readout else np.full(w.shape[0], np.nan)
+        g = weighted_slopes(true, est, w) if readout else np.zeros(w.shape[0])
+        ok = np.isfinite(amp)
+        a = (w[:, ok] @ amp[ok]) / w[:, ok].sum(1) if ok.any() else np.full(w.shape[0], np.nan)
+    return {"drift": d, "gain": g, "abs_gain": np.abs(g), "amplitude": a}
+
+
+def _outside(value: float, p05: float, p95: float) -> int:
+    """+1 above the control range, −1 below, 0 within or undecidable."""
+    if not (np.isfinite(value) and np.isfinite(p05) and np.isfinite(p95)):
+        return 0
+    return 1 if value > p95 else (-1 if value < p05 else 0)
+
+
 def silencing_experiment(system, table: pd.DataFrame, spec="cueva-1x", *, n_trials: int = 32,
                          n_steps: int = 400, window: tuple[int, int] = (100, 250),
                          settle: int = 10, recovery_level: float = 0.9,
-                         min_output: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """Silence each cell group over a window and measure what the bump does.
+                         min_output: float = 0.05, n_draws: int = 20, extra_groups: bool = True,
+                         n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    """Silence each cell group over a window, and as many random HD-tuned units, and measure
+    what the bump does.
 
     Two sets of trials, both without forced-zero epochs: zero-AV holds (cue, then AV = 0) and
-    AV trials of ``spec``. Each group (none, compass, shifter_cw, shifter_ccw, shifters) has its
-    rates forced to 0 on steps ``window[0] <= t < window[1]``.
+    AV trials of ``spec``. Each group (none, compass, shifter_cw, shifter_ccw, shifters, and
+    with ``extra_groups`` the fifth of the HD-tuned units with the highest and the lowest |A|)
+    has its rates forced to 0 on steps ``window[0] <= t < window[1]``. Each group of k units
+    is matched by ``n_draws`` **controls**: k units drawn at random (without replacement) from
+    all HD-tuned units, silenced over the same window on the same trials. An effect is specific
+    only when the group's value lies outside the controls' 5–95 % range.
 
     Parameters
     ----------
     system : System
     table : DataFrame
-        From :func:`~hdbench.analysis.classify_units` (or any table with ``pd``, ``cell_type``).
+        From :func:`~hdbench.analysis.classify_units` (``pd``, ``cell_type``, ``av_asymmetry``).
     spec : str or TaskSpec
         Task statistics of the AV trials and ``dt``.
     n_trials, n_steps : int
@@ -121,103 +236,180 @@ def silencing_experiment(system, table: pd.DataFrame, spec="cueva-1x", *, n_tria
     recovery_level : float
         Bump amplitude (relative to before silencing) that counts as recovered.
     min_output : float
-        Below this output norm (relative to before silencing) the readout carries no heading:
-        drift and gain are NaN.
+        Below this output norm (relative to before silencing) the read-out carries no heading:
+        the drift is NaN and the gain 0 (the estimate no longer follows the turns).
+    n_draws : int
+        Random control draws per group size (groups of the same size share them; 0: none).
+    extra_groups : bool
+        Add the high-|A| and low-|A| groups.
+    n_boot, level : int, float
+        Bootstrap resamples of trials and confidence level of the intervals.
     seed : int
 
     Returns
     -------
-    DataFrame, one row per group, with ``n_units``, ``drift`` (rad/s of the decoded heading at
-    zero AV during silencing; > 0 is CCW), ``gain`` (slope of decoded against true heading
-    change over the window, AV trials), ``amplitude`` and ``amplitude_after`` (compass bump
-    amplitude during silencing and over the last 50 steps, relative to before),
-    ``output_norm`` (|outputs| during silencing, relative to before), ``recovery`` (s after
-    release until the mean bump amplitude is back to ``recovery_level`` for good; NaN if it
-    never is or nothing was silenced).
+    DataFrame, one row per group, with
+
+    - ``n_units``;
+    - ``drift``: rad/s of the decoded heading at zero AV during silencing (> 0 is CCW);
+      ``gain``: slope of the decoded against the true heading change over the window (AV
+      trials); ``abs_gain``: its absolute value; ``amplitude``: bump amplitude of the HD-tuned
+      units that are not silenced, during silencing, relative to theirs before (the
+      heading-locked part of their population vector, see :func:`_relative_amplitude`); each
+      with ``_lo`` / ``_hi``, its interval over trials;
+    - ``amplitude_after``: population-vector amplitude of the compass units over the last 50
+      steps, relative to before (wherever the bump re-formed); ``output_norm``: |outputs|
+      during silencing, relative to before; ``recovery``: s after release until the compass
+      amplitude is back to ``recovery_level`` for good (NaN if it never is or nothing was
+      silenced);
+    - for the controls, ``n_draws`` and per measure ``ctrl_<m>_median``, ``ctrl_<m>_p05``,
+      ``ctrl_<m>_p95`` (over draws) and ``<m>_vs_control`` (+1 above the control range, −1
+      below, 0 within).
+
+    ``attrs["controls"]`` holds every draw (``n_units``, ``draw`` and the measures),
+    ``attrs["level"]`` the confidence level.
     """
+    from hdbench.analysis.stats import bootstrap_counts, percentile_interval
+
     spec = _spec(spec)
     on, off = (int(w) for w in window)
     if not (spec.cue_steps + 50 <= on < off - settle - 2 and off + 50 <= n_steps):
         raise HdbenchError(f"window {window} must leave >= 50 steps after the cue "
                            f"({spec.cue_steps}) and after release (n_steps={n_steps})")
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 0:
+        raise HdbenchError(f"n_draws must be an integer >= 0; got {n_draws!r}")
     base = spec.replace(n_steps=int(n_steps), zero_av_epochs=False)
     holds = make_trials(base.replace(sigma=0.0), n_trials, [7, seed, 0])
     turns = make_trials(base, n_trials, [7, seed, 1])
+    inputs = np.concatenate([holds.inputs, turns.inputs])
+    true = turns.av[:, on + settle + 1:off].sum(1)
     preferred = table["pd"].to_numpy()
+    tuned = np.nonzero(table["cell_type"].isin(TUNED).to_numpy())[0]
     bump = _bump_units(table)
+    w = bootstrap_counts(n_trials, int(n_boot), [7, seed, 2]) if n_boot else None
+    ones = np.ones((1, n_trials))
+    draws: dict[int, list[dict]] = {}
+
+    def controls(k: int) -> list[dict]:
+        if k not in draws:
+            rng = np.random.default_rng([7, seed, 3, k])
+            draws[k] = []
+            short = inputs[:, :off]  # controls need no recovery: stop at release
+            for d in range(n_draws if 0 < k <= tuned.size else 0):
+                units = tuple(sorted(int(u) for u in rng.choice(tuned, k, replace=False)))
+                r = _run(system, short, n_trials, units, on, off, settle, preferred, tuned,
+                         bump)
+                drift, amp, _, readout = _per_trial(r, on, off, settle, spec.dt, min_output)
+                est = _estimates(drift, r.est, true, amp, readout, ones)
+                draws[k].append({"n_units": k, "draw": d,
+                                 **{m: float(v[0]) for m, v in est.items()}})
+        return draws[k]
+
     rows = []
-    for name, units in {"none": (), **_group_units(table)}.items():
+    for name, units in _silencing_groups(table, extra_groups).items():
         row = {"group": name, "n_units": len(units)}
-        if name != "none" and not units:
-            rows.append(row)
-            continue
-        silence = Silence(units, on, off) if units else None
-        hold = _simulate(system, holds, silence=silence)
-        turn = _simulate(system, turns, silence=silence)
-        theta = unwrapped_heading(hold)
-        row["drift"] = float(_fit_slopes(theta[:, on + settle:off]).mean() / spec.dt)
-        dhat = unwrapped_heading(turn)
-        est = dhat[:, off - 1] - dhat[:, on + settle]
-        true = turns.av[:, on + settle + 1:off].sum(1)
-        row["gain"] = float(np.polyfit(true, est, 1)[0]) if np.ptp(true) > 0 else np.nan
-        _, amp = population_vector(hold.rates, preferred, bump)  # [trials, time]
-        ref = amp[:, on - 40:on].mean(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = amp / ref[:, None]
-        row["amplitude"] = float(np.nanmean(rel[:, on + settle:off]))
-        row["amplitude_after"] = float(np.nanmean(rel[:, -50:]))
-        norm = np.linalg.norm(hold.outputs, axis=-1)
-        row["output_norm"] = float(norm[:, on + settle:off].mean() / norm[:, on - 40:on].mean())
-        if not row["output_norm"] >= min_output:  # no heading estimate left to drift
-            row["drift"] = row["gain"] = np.nan
-        if units:
-            ok = np.nanmean(rel[:, off:], axis=0) >= recovery_level
-            stays = np.flip(np.logical_and.accumulate(np.flip(ok)))  # ok from here to the end
-            row["recovery"] = float((np.argmax(stays) + 1) * spec.dt) if stays.any() else np.nan
-        else:
-            row["recovery"] = np.nan
         rows.append(row)
-    columns = ["group", "n_units", "drift", "gain", "amplitude", "amplitude_after",
-               "output_norm", "recovery"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+        if name != "none" and not units:
+            continue
+        r = _run(system, inputs, n_trials, units, on, off, settle, preferred, tuned, bump)
+        drift, amp, row["output_norm"], readout = _per_trial(r, on, off, settle, spec.dt,
+                                                             min_output)
+        point = _estimates(drift, r.est, true, amp, readout, ones)
+        boot = _estimates(drift, r.est, true, amp, readout, w) if w is not None else None
+        for m in SILENCING_MEASURES:
+            row[m] = float(point[m][0])
+            row[f"{m}_lo"], row[f"{m}_hi"] = percentile_interval(boot[m], level) \
+                if boot is not None else (np.nan, np.nan)
+        row.update(_recovery(r, off, recovery_level, spec.dt, bool(units)))
+        if not units:
+            continue
+        ctrl = controls(len(units))
+        row["n_draws"] = len(ctrl)
+        for m in SILENCING_MEASURES:
+            vals = np.array([c[m] for c in ctrl], dtype=np.float64)
+            vals = vals[np.isfinite(vals)]
+            med, p05, p95 = (np.quantile(vals, [0.5, 0.05, 0.95]) if vals.size
+                             else (np.nan, np.nan, np.nan))
+            row[f"ctrl_{m}_median"], row[f"ctrl_{m}_p05"], row[f"ctrl_{m}_p95"] = \
+                float(med), float(p05), float(p95)
+            row[f"{m}_vs_control"] = _outside(row[m], p05, p95)
+    columns = ["group", "n_units", *(f"{m}{s}" for m in SILENCING_MEASURES
+                                     for s in ("", "_lo", "_hi")),
+               "amplitude_after", "output_norm", "recovery", "n_draws",
+               *(f"ctrl_{m}_{q}" for m in SILENCING_MEASURES for q in ("median", "p05", "p95")),
+               *(f"{m}_vs_control" for m in SILENCING_MEASURES)]
+    out = pd.DataFrame(rows).reindex(columns=columns)
+    out.attrs["controls"] = pd.DataFrame([c for k in sorted(draws) for c in draws[k]],
+                                         columns=["n_units", "draw", *SILENCING_MEASURES])
+    out.attrs["level"] = level
+    return out
+
+
+#: The effects of the silencing signature: (key, group, measure, expected side of the control
+#: range: +1 above, -1 below).
+SIGNATURE = (("cw_off_drifts_ccw", "shifter_cw", "drift", 1),
+             ("ccw_off_drifts_cw", "shifter_ccw", "drift", -1),
+             ("both_off_stops_integration", "shifters", "abs_gain", -1),
+             ("compass_off_loses_bump", "compass", "amplitude", -1))
 
 
 def silencing_signature(result: pd.DataFrame, *, drift_tol: float = 0.02,
-                        gain_tol: float = 0.25, amplitude_tol: float = 0.25) -> dict:
+                        gain_tol: float = 0.25, amplitude_tol: float = 0.25,
+                        controls: bool = True) -> dict:
     """Check the expected signature of papers.md §1.7 on a :func:`silencing_experiment` table.
 
     - ``cw_off_drifts_ccw``: silencing CW shifters gives drift > ``drift_tol`` rad/s at zero AV;
     - ``ccw_off_drifts_cw``: silencing CCW shifters gives drift < −``drift_tol``;
     - ``both_off_stops_integration``: silencing all shifters gives |gain| < ``gain_tol`` (or
       removes the bump altogether, as in circuits whose bump lives in the shifters);
-    - ``compass_off_loses_bump``: the compass bump amplitude falls below ``amplitude_tol``;
-    - ``bump_reforms``: it is back above 1 − ``amplitude_tol`` by the end.
+    - ``compass_off_loses_bump``: the bump of the remaining HD-tuned units falls below
+      ``amplitude_tol`` of its amplitude before;
+    - ``bump_reforms``: the compass bump is back above 1 − ``amplitude_tol`` by the end (a
+      recovery, not a perturbation effect: it has no control).
 
-    Values are None where the group is empty.
+    With ``controls`` (default), each of the first four holds only when the effect is also
+    **specific**: the group's value lies beyond the 5–95 % range of its matched random controls
+    on the expected side: above it for the CW drift, below it for the CCW drift, the bump
+    amplitude and |gain| (integration stops more than with random units). A table without
+    controls (``n_draws`` = 0) fails every such check. Values are None where the group is empty
+    or the measure undefined (e.g. no read-out left to drift).
     """
     by = result.set_index("group")
 
     def get(group, column):
-        if group not in by.index or not by.loc[group, "n_units"]:
+        if group not in by.index or not by.loc[group, "n_units"] or column not in by:
             return None
-        return float(by.loc[group, column])
+        value = float(by.loc[group, column])
+        return value if np.isfinite(value) else None
 
-    def test(value, predicate):
-        return None if value is None or not np.isfinite(value) else bool(predicate(value))
-
-    gain, amplitude = get("shifters", "gain"), get("shifters", "amplitude")
-    stopped = test(gain, lambda v: abs(v) < gain_tol)
-    if amplitude is not None and amplitude < amplitude_tol:
-        stopped = True  # no bump left to integrate
-    return {
-        "cw_off_drifts_ccw": test(get("shifter_cw", "drift"), lambda v: v > drift_tol),
-        "ccw_off_drifts_cw": test(get("shifter_ccw", "drift"), lambda v: v < -drift_tol),
-        "both_off_stops_integration": stopped,
-        "compass_off_loses_bump": test(get("compass", "amplitude"),
-                                       lambda v: v < amplitude_tol),
-        "bump_reforms": test(get("compass", "amplitude_after"),
-                             lambda v: v > 1 - amplitude_tol),
+    shows = {
+        "cw_off_drifts_ccw": lambda v: v > drift_tol,
+        "ccw_off_drifts_cw": lambda v: v < -drift_tol,
+        "both_off_stops_integration": lambda v: abs(v) < gain_tol,
+        "compass_off_loses_bump": lambda v: v < amplitude_tol,
     }
+    out = {}
+    for key, group, measure, side in SIGNATURE:
+        value = get(group, measure)
+        if key == "both_off_stops_integration":
+            amplitude = get(group, "amplitude")
+            if value is None and amplitude is None:
+                out[key] = None
+                continue
+            shown = (value is not None and shows[key](value)) or \
+                (amplitude is not None and amplitude < amplitude_tol)  # no bump to integrate
+        elif value is None:
+            out[key] = None
+            continue
+        else:
+            shown = bool(shows[key](value))
+        if controls:
+            outside = get(group, f"{measure}_vs_control")
+            shown = shown and outside is not None and int(outside) == side
+        out[key] = bool(shown)
+    after = get("compass", "amplitude_after")
+    out["bump_reforms"] = None if after is None else bool(after > 1 - amplitude_tol)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -752,7 +944,7 @@ def generalization(system, spec="cueva-1x", *, n_trials: int = 200, speed_factor
     return pd.DataFrame(rows)
 
 
-__all__ = ["SlowPoints", "VectorField", "drift_diffusion", "find_slow_points", "generalization",
-           "noise_robustness", "silencing_experiment",
+__all__ = ["SIGNATURE", "SILENCING_MEASURES", "SlowPoints", "VectorField", "drift_diffusion",
+           "find_slow_points", "generalization", "noise_robustness", "silencing_experiment",
            "silencing_signature", "slow_point_analysis", "slow_point_summary", "unique_points",
            "unwrapped_heading", "vector_field"]

@@ -21,8 +21,10 @@ look AV-asymmetric (|A| up to 0.06 in the jittered rodent reference, against 0.0
 The default ``kappa = 0.03`` (not the 0.2 proposed in papers.md §1.5 [B]) is set by the
 references at their own AV statistics: their shifters have |A| = 0.044 (rodent) and 0.15 (fly),
 their compass cells |A| < 0.01, so 0.2 would call every reference shifter a compass cell.
-Trained CTRNNs show a continuum of A rather than clusters, so their class counts depend on
-``kappa``: see :func:`threshold_sensitivity`. A 3-component Gaussian mixture on (r, A) of the
+Trained CTRNNs show a continuum of A rather than clusters (unimodal by Silverman's test, see
+:mod:`hdbench.analysis.continuum`), so their class counts depend on ``kappa``: the classes are
+thresholded labels, not types (:func:`threshold_sensitivity`,
+:func:`hdbench.analysis.continuum.kappa_table`). A 3-component Gaussian mixture on (r, A) of the
 HD-tuned units is reported beside the rule as a check free of ``kappa`` (``cell_type_gmm``).
 """
 
@@ -540,7 +542,9 @@ def unit_tuning_table(activity, trials=None, *, n_hd_bins: int = 36, n_av_bins: 
     ``pd`` (rad, circular mean), ``r`` (resultant length), ``fwhm`` (rad), ``info`` (Skaggs,
     bits/spike), ``pd_decoded`` and ``r_decoded`` (against the decoded heading),
     ``av_slope_cw`` and ``av_slope_ccw`` (rate per rad/s, see :func:`av_measures`),
-    ``av_asymmetry``, ``ati`` (s).
+    ``av_asymmetry``, ``av_slope_norm`` (speed-normalised signed AV slope, see
+    :func:`normalised_av_slope`), ``ati`` (s). ``table.attrs["av_sd"]`` holds the SD (rad/s)
+    of the trials' non-zero AV after the cue.
     """
     data = tuning_data(activity, trials, skip_steps=skip_steps, dt=dt)
     curves, _, counts = tuning_curves(None, n_bins=n_hd_bins, data=data)
@@ -563,8 +567,28 @@ def unit_tuning_table(activity, trials=None, *, n_hd_bins: int = 36, n_av_bins: 
         "av_slope_cw": slope_cw, "av_slope_ccw": slope_ccw, "av_asymmetry": asym,
         "ati": anticipatory_time(data, n_bins=n_hd_bins, max_shift_s=max_shift_s),
     })
+    av = data.flat("av")
+    moving = av[av != 0]
+    av_sd = float(moving.std() / data.dt) if moving.size > 1 else float("nan")
+    peak = table["peak_rate"].to_numpy()
+    table["av_slope_norm"] = normalised_av_slope(slope_cw, slope_ccw, peak, av_sd)
     table.index.name = "unit"
+    table.attrs["av_sd"] = av_sd
     return table
+
+
+def normalised_av_slope(slope_cw, slope_ccw, peak_rate, av_sd: float) -> np.ndarray:
+    """Signed AV slope per unit of the trials' AV SD, relative to the peak rate.
+
+    ``½ (slope_ccw − slope_cw) × av_sd / peak_rate``: the fractional change of a unit's rate
+    near its preferred direction for a CCW turn of one SD (> 0: more active in CCW turns).
+    Unlike the asymmetry A, which grows with the AV range the trials cover, it compares units
+    of systems tested at different speeds. NaN for units without a peak.
+    """
+    peak = np.asarray(peak_rate, dtype=np.float64)
+    slope = 0.5 * (np.asarray(slope_ccw, dtype=np.float64) - np.asarray(slope_cw, np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(peak > 0, slope * float(av_sd) / np.where(peak > 0, peak, 1.0), np.nan)
 
 
 def classify_units(activity, trials=None, *, inactive_rate: float | None = None,

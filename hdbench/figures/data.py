@@ -157,44 +157,104 @@ def example_model(results, model: str | None = None) -> ZooRun:
 # -- cell types across the zoo ---------------------------------------------------------------
 
 
+@dataclass
+class Classified:
+    """One classified system of the cell-type figure: its tuning table and integration gain
+    (NaN when unknown)."""
+
+    model: str
+    seed: int
+    kind: str
+    task: str
+    table: pd.DataFrame
+    gain: float = float("nan")
+
+
+def _gain(data: SystemData) -> float:
+    from hdbench.analysis import integration_gain
+
+    try:
+        return integration_gain(data.activity, data.trials, n_boot=0)["gain"]
+    except HdbenchError:
+        return float("nan")
+
+
+def classified(item, *, n_trials: int = N_TRIALS, seed: int = 0) -> Classified:
+    """A :class:`Classified` from a :class:`ZooRun`, a :class:`SystemData` or a
+    ``(model, seed, table[, gain])`` tuple."""
+    if isinstance(item, Classified):
+        return item
+    if isinstance(item, ZooRun):
+        data = model_data(item, n_trials=n_trials, seed=seed)
+        return Classified(item.model, item.seed, "model", item.task, data.table, _gain(data))
+    if isinstance(item, SystemData):
+        return Classified(item.key, 0, item.kind, item.spec.name, item.table, _gain(item))
+    model, run_seed, table, *gain = item
+    return Classified(model, run_seed, "model", "", table,
+                      float(gain[0]) if gain else float("nan"))
+
+
 def cell_type_fractions(items, *, n_trials: int = N_TRIALS, seed: int = 0) -> pd.DataFrame:
     """Fraction of units per cell type, one row per (model, seed, cell type).
 
-    ``items`` are :class:`ZooRun` objects, :class:`SystemData` or ``(model, seed, table)``
-    tuples. Returns columns ``model``, ``seed``, ``kind``, ``task``, ``cell_type``,
-    ``fraction``.
+    ``items`` are :class:`ZooRun` objects, :class:`SystemData`, :class:`Classified` or
+    ``(model, seed, table[, gain])`` tuples. Returns columns ``model``, ``seed``, ``kind``,
+    ``task``, ``cell_type``, ``fraction``, ``gain`` (decoded-vs-true heading gain on the
+    trials, :func:`hdbench.analysis.integration_gain`; NaN when unknown) and ``integrates``
+    (gain within :data:`hdbench.analysis.INTEGRATION_RANGE`; True when unknown).
     """
-    from hdbench.analysis import CLASSES
+    from hdbench.analysis import CLASSES, INTEGRATION_RANGE
 
     rows = []
     for item in items:
-        if isinstance(item, ZooRun):
-            table = model_data(item, n_trials=n_trials, seed=seed).table
-            model, run_seed, kind, task = item.model, item.seed, "model", item.task
-        elif isinstance(item, SystemData):
-            table, model, run_seed = item.table, item.key, 0
-            kind, task = item.kind, item.spec.name
-        else:
-            (model, run_seed, table), kind, task = item, "model", ""
-        counts = table["cell_type"].value_counts()
+        c = classified(item, n_trials=n_trials, seed=seed)
+        counts = c.table["cell_type"].value_counts()
         total = max(int(counts.sum()), 1)
+        integrates = bool(not np.isfinite(c.gain)
+                          or INTEGRATION_RANGE[0] <= c.gain <= INTEGRATION_RANGE[1])
         for cell_type in CLASSES:
-            rows.append({"model": model, "seed": run_seed, "kind": kind, "task": task,
-                         "cell_type": cell_type, "fraction": counts.get(cell_type, 0) / total})
+            rows.append({"model": c.model, "seed": c.seed, "kind": c.kind, "task": c.task,
+                         "cell_type": cell_type, "fraction": counts.get(cell_type, 0) / total,
+                         "gain": c.gain, "integrates": integrates})
     return pd.DataFrame(rows, columns=["model", "seed", "kind", "task", "cell_type",
-                                       "fraction"])
+                                       "fraction", "gain", "integrates"])
+
+
+def av_modulation(items, *, n_trials: int = N_TRIALS, seed: int = 0) -> pd.DataFrame:
+    """AV asymmetry A and speed-normalised AV slope of every HD-tuned unit, one row per unit:
+    ``model``, ``seed``, ``kind``, ``av_asymmetry``, ``av_slope_norm``."""
+    frames = []
+    for item in items:
+        c = classified(item, n_trials=n_trials, seed=seed)
+        tuned = c.table[c.table["cell_type"].isin(["compass", "shifter_cw", "shifter_ccw"])]
+        frames.append(pd.DataFrame({
+            "model": c.model, "seed": c.seed, "kind": c.kind,
+            "av_asymmetry": tuned["av_asymmetry"].to_numpy(dtype=np.float64),
+            "av_slope_norm": tuned.get("av_slope_norm", pd.Series(np.nan, index=tuned.index))
+            .to_numpy(dtype=np.float64)}))
+    columns = ["model", "seed", "kind", "av_asymmetry", "av_slope_norm"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else \
+        pd.DataFrame(columns=columns)
+
+
+def reference_systems(*, instances=(0, 1, 2), n_trials: int = N_TRIALS,
+                      seed: int = 0) -> list[Classified]:
+    """Each reference circuit classified, one 'seed' per independent instance."""
+    out = []
+    for name in REFERENCES:
+        for instance in instances:
+            c = classified(reference_data(name, instance_seed=instance, n_trials=n_trials,
+                                          seed=seed))
+            c.seed = instance
+            out.append(c)
+    return out
 
 
 def reference_fractions(*, instances=(0, 1, 2), n_trials: int = N_TRIALS,
                         seed: int = 0) -> pd.DataFrame:
     """Cell-type fractions of each reference circuit, one 'seed' per independent instance."""
-    frames = []
-    for name in REFERENCES:
-        for instance in instances:
-            frame = cell_type_fractions([reference_data(name, instance_seed=instance,
-                                                        n_trials=n_trials, seed=seed)])
-            frames.append(frame.assign(seed=instance))
-    return pd.concat(frames, ignore_index=True)
+    return cell_type_fractions(reference_systems(instances=instances, n_trials=n_trials,
+                                                 seed=seed))
 
 
 # -- silencing and slow points ---------------------------------------------------------------
@@ -242,6 +302,23 @@ def silencing_traces(data: SystemData, *, n_trials: int = 8, n_steps: int = 400,
             "heading_deg": theta.ravel()}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs["window_s"] = (on * spec.dt, off * spec.dt)
+    return out
+
+
+def silencing_effects(data: SystemData, *, n_trials: int = 16, n_draws: int = 20,
+                      seed: int = 0) -> pd.DataFrame:
+    """:func:`hdbench.analysis.silencing_experiment` of a system with its matched random
+    controls, one row per group, with ``system`` and ``key`` columns added."""
+    import warnings
+
+    from hdbench.analysis import silencing_experiment
+
+    with warnings.catch_warnings():  # empty groups and vanished bumps give NaN means
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = silencing_experiment(data.system, data.table, data.spec, n_trials=n_trials,
+                                     n_draws=n_draws, n_boot=500, seed=seed)
+    out = table.assign(system=data.name, key=data.key)
+    out.attrs = {}  # the per-draw table stays behind: frames holding frames do not concatenate
     return out
 
 

@@ -46,22 +46,30 @@ class FigureData:
                   for name in fdata.REFERENCES)]
 
     @cached_property
-    def fractions(self):
-        import pandas as pd
-
+    def classified(self) -> tuple[list, list[str]]:
+        """Every reference instance and zoo run classified, and the runs that failed."""
         runs = fdata.zoo_runs(self.results)
         if not runs:
             raise fdata.MissingData(f"no trained model in {self.results / 'zoo'}",
                                     f"hdbench leaderboard --out {self.results}")
-        frames, failed = [fdata.reference_fractions(n_trials=self.n_trials)], []
+        items, failed = fdata.reference_systems(n_trials=self.n_trials), []
         for run in runs:
             try:
-                frames.append(fdata.cell_type_fractions([run], n_trials=self.n_trials))
+                items.append(fdata.classified(run, n_trials=self.n_trials))
             except HdbenchError as err:  # e.g. a model type this installation cannot build
                 failed.append(f"{run.path.name} ({str(err)[:60]})")
-        out = pd.concat(frames, ignore_index=True)
+        return items, failed
+
+    @cached_property
+    def fractions(self):
+        items, failed = self.classified
+        out = fdata.cell_type_fractions(items)
         out.attrs["failed"] = failed
         return out
+
+    @cached_property
+    def modulation(self):
+        return fdata.av_modulation(self.classified[0])
 
     @cached_property
     def silencing(self):
@@ -71,6 +79,12 @@ class FigureData:
         out = pd.concat(frames, ignore_index=True)
         out.attrs["window_s"] = frames[0].attrs["window_s"]
         return out
+
+    @cached_property
+    def silencing_effects(self):
+        import pandas as pd
+
+        return pd.concat([fdata.silencing_effects(d) for d in self.systems], ignore_index=True)
 
     @cached_property
     def slow_points(self) -> list[fdata.SlowPointData]:
@@ -116,14 +130,17 @@ FIGURES: tuple[FigureSpec, ...] = (
                lambda d: systems.task_figure(d.systems)),
     FigureSpec("tuning", 2, "HD tuning curves and HD × AV maps",
                lambda d: systems.tuning_figure(d.systems)),
-    FigureSpec("cell-types", 3, "cell-type fractions across models and training speeds",
+    FigureSpec("cell-types", 3, "cell-type fractions of integrating networks, and the "
+               "distribution of AV modulation",
                lambda d: summaries.cell_type_figure(
-                   d.fractions, note=("could not load: " + "; ".join(d.fractions.attrs["failed"])
-                                      if d.fractions.attrs["failed"] else None))),
+                   d.fractions, d.modulation,
+                   note=("could not load: " + "; ".join(d.fractions.attrs["failed"])
+                         if d.fractions.attrs["failed"] else None))),
     FigureSpec("connectivity", 4, "sorted weights and weight profiles",
                lambda d: systems.connectivity_figure(d.systems)),
-    FigureSpec("silencing", 5, "decoded heading with cell groups silenced",
-               lambda d: systems.silencing_figure(d.silencing)),
+    FigureSpec("silencing", 5, "decoded heading with cell groups silenced, and the effects "
+               "against matched random controls",
+               lambda d: systems.silencing_figure(d.silencing, d.silencing_effects)),
     FigureSpec("dynamics", 6, "trajectories and slow points in the top two PCs",
                lambda d: systems.dynamics_figure(d.systems, d.slow_points)),
     FigureSpec("leaderboard", 7, "heatmap of normalised scores",

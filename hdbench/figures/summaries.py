@@ -1,7 +1,8 @@
 """Figures across many models: cell-type fractions, the leaderboard, the Kao grid, sparse
 recordings.
 
-3. :func:`cell_type_figure` — cell-type fractions across models and training speeds;
+3. :func:`cell_type_figure` — cell-type fractions of the networks that integrate, across
+   models and training speeds, and the distribution of AV modulation they are cut from;
 7. :func:`leaderboard_figure` — heatmap of normalised scores with confidence intervals;
 8. :func:`kao_figure` — single-unit (tuning) vs population likeness over the Kao grid;
 9. :func:`sparse_figure` — similarity of unrecorded neurons and generalisation vs the
@@ -54,13 +55,20 @@ def _panel_label(ax, letter: str) -> None:
 # -- 3. cell types ---------------------------------------------------------------------------
 
 
+def _integrating(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the (model, seed) pairs that integrate (all rows without the column)."""
+    return frame[frame["integrates"].astype(bool)] if "integrates" in frame else frame
+
+
 def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
                     types: list) -> None:
-    """Grouped bars (mean over seeds) per x with one dot per seed."""
+    """Grouped bars (mean over the seeds that integrate) per x, one dot per such seed; an x
+    whose seeds all fail to integrate gets no bar but a note."""
     n = len(types)
     width = 0.8 / n
+    ok = _integrating(frame)
     for j, cell_type in enumerate(types):
-        rows = frame[frame["cell_type"] == cell_type]
+        rows = ok[ok["cell_type"] == cell_type]
         pos = np.arange(len(order)) - 0.4 + width * (j + 0.5)
         means = [rows.loc[rows[x] == o, "fraction"].mean() * 100 for o in order]
         ax.bar(pos, means, width=width * 0.92, color=CELL_TYPE_COLORS[cell_type],
@@ -70,6 +78,16 @@ def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
             if vals.size > 1:
                 ax.plot([pos[k]] * 2, [vals.min(), vals.max()], color="black", lw=0.7)
             ax.scatter(np.full(vals.size, pos[k]), vals, s=5, color="black", zorder=3, lw=0)
+    for k, o in enumerate(order):
+        seeds = frame[(frame[x] == o) & (frame["cell_type"] == types[0])]
+        refused = seeds[~seeds["integrates"].astype(bool)] if "integrates" in seeds else \
+            seeds.iloc[:0]
+        if len(refused):
+            gains = ", ".join(f"{g:.2f}" for g in refused["gain"])
+            ax.text(k, 99, f"not compared:\n{len(refused)} of {len(seeds)} seeds\n"
+                           f"do not integrate\n(gain {gains})", ha="center", va="top",
+                    fontsize=5.5, color="0.25",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     ax.set_xticks(np.arange(len(order)), xlabels, rotation=30 if len(order) > 5 else 0,
                   ha="right" if len(order) > 5 else "center")
     ax.set_xlim(-0.6, len(order) - 0.4)
@@ -78,12 +96,19 @@ def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
 
 
 def _forest(ax, frame: pd.DataFrame, order: list, cell_type: str) -> None:
-    """One cell type: per system (rows) the mean share of units over seeds (large dot), the
-    seeds (small dots) and their range (line)."""
+    """One cell type: per system (rows) the mean share of units over the seeds that integrate
+    (large dot), those seeds (small dots) and their range (line); seeds that do not integrate
+    are grey crosses, left out of the mean."""
     color = CELL_TYPE_COLORS[cell_type]
     rows = frame[frame["cell_type"] == cell_type]
     for y, system in enumerate(order):
-        vals = rows.loc[rows["model"] == system, "fraction"].to_numpy() * 100
+        mine = rows[rows["model"] == system]
+        ok = _integrating(mine)
+        vals = ok["fraction"].to_numpy() * 100
+        refused = mine.loc[~mine.index.isin(ok.index), "fraction"].to_numpy() * 100
+        if refused.size:
+            ax.scatter(refused, np.full(refused.size, y), s=12, marker="x", color="0.55",
+                       lw=0.8, zorder=3)
         if not vals.size:
             continue
         ax.plot([vals.min(), vals.max()], [y, y], color=color, lw=1.4, solid_capstyle="round")
@@ -98,16 +123,60 @@ def _forest(ax, frame: pd.DataFrame, order: list, cell_type: str) -> None:
     ax.set_title(CELL_TYPE_LABELS[cell_type], color=text_color(color), fontsize=8)
 
 
-def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
-    """Figure 3: fraction of units per cell type across models and references (A; one column
-    per cell type: large dot = mean over seeds, small dots = seeds, line = their range) and
-    across the training AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (B; bars = means).
+def _strips(ax, modulation: pd.DataFrame, order: list, column: str, kappa: float | None,
+            xlabel: str) -> None:
+    """One row per system: every HD-tuned unit's value (all seeds pooled, jittered) and the
+    median; dashed lines at ±kappa. The axis spans the central 98 % of all values (at most
+    ±1); values beyond sit on its edges as open marks (e.g. units of tanh networks with
+    negative rates)."""
+    rng = np.random.default_rng(0)
+    pooled = modulation[column].to_numpy(dtype=float)
+    pooled = pooled[np.isfinite(pooled)]
+    lim = min(float(np.quantile(np.abs(pooled), 0.98)) * 1.1, 1.0) if pooled.size else 1.0
+    lim = max(lim, 0.05)
+    for y, system in enumerate(order):
+        vals = modulation.loc[modulation["model"] == system, column].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        if not vals.size:
+            continue
+        jitter = y + rng.uniform(-0.3, 0.3, vals.size)
+        inside = np.abs(vals) <= lim
+        ax.scatter(vals[inside], jitter[inside], s=1.5, lw=0, color=system_color(system),
+                   alpha=0.6, rasterized=True)
+        if (~inside).any():
+            ax.scatter(np.clip(vals[~inside], -lim, lim), jitter[~inside], s=6, lw=0.5,
+                       facecolor="none", edgecolor=system_color(system), clip_on=False)
+        ax.plot([np.median(vals)] * 2, [y - 0.38, y + 0.38], color="black", lw=0.8)
+    ax.set_xlim(-lim, lim)
+    if kappa is not None:
+        for k in (-kappa, kappa):
+            ax.axvline(k, color="0.4", lw=0.6, ls="--")
+    ax.axvline(0, color="0.75", lw=0.5)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.grid(axis="y", color="0.92", lw=0.6)
+    ax.set_xlabel(xlabel)
+    ax.tick_params(labelleft=False)
+
+
+def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = None, *,
+                     note: str | None = None):
+    """Figure 3: cell types as thresholded labels of a continuum.
+
+    A: fraction of units per cell type across models and references (one column per cell type:
+    large dot = mean over the seeds that integrate, small dots = those seeds, line = their
+    range; grey crosses: seeds that do not integrate, whose fractions are not compared).
+    B: across the training AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (bars = means over the
+    seeds that integrate). C, D (with ``modulation``): the AV asymmetry A and the AV slope per
+    AV SD of every HD-tuned unit, the distributions the classes are cut from (dashed: ±κ).
 
     ``fractions`` has columns ``model``, ``seed``, ``cell_type``, ``fraction`` and optionally
-    ``kind`` (``reference`` rows are drawn first);
-    see :func:`hdbench.figures.data.cell_type_fractions`.
+    ``kind`` (``reference`` rows are drawn first), ``gain`` and ``integrates``; see
+    :func:`hdbench.figures.data.cell_type_fractions` and :func:`~hdbench.figures.data.
+    av_modulation`.
     """
     import matplotlib.pyplot as plt
+
+    from hdbench.analysis import DEFAULT_THRESHOLDS, INTEGRATION_RANGE
 
     _require(fractions, ("model", "seed", "cell_type", "fraction"), "cell-type fractions")
     frame = fractions.copy()
@@ -118,10 +187,16 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
     models = sorted(set(frame.loc[frame["kind"] != "reference", "model"]) - set(refs))
     order = refs + models
     seeds = frame.groupby("model")["seed"].nunique()
+    refused = (frame[~frame["integrates"].astype(bool)].groupby("model")["seed"].nunique()
+               if "integrates" in frame else pd.Series(dtype=int))
     speeds = [m for m in SPEED_LABELS if m in set(models)]
+    strips = modulation is not None and not modulation.empty
     height = max(3.4, 0.24 * len(order) + 1.7)
-    fig = plt.figure(figsize=(1.35 * len(types) + 5.2, height), layout="constrained")
-    grid = fig.add_gridspec(2, len(types) + 1, width_ratios=[1.0] * len(types) + [2.6],
+    extra = 2 if strips else 0
+    fig = plt.figure(figsize=(1.35 * len(types) + 1.9 * extra + 5.2, height),
+                     layout="constrained")
+    grid = fig.add_gridspec(2, len(types) + extra + 1,
+                            width_ratios=[1.0] * len(types) + [1.4] * extra + [2.6],
                             height_ratios=(3.0, max(height - 3.4, 0.05)))
     first = None
     for k, cell_type in enumerate(types):
@@ -130,8 +205,9 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
         if first is None:
             first = ax
             _panel_label(ax, "A")
-            ax.set_yticks(np.arange(len(order)),
-                          [f"{m} (n={seeds[m]})" for m in order])
+            ax.set_yticks(np.arange(len(order)), [
+                f"{m} (n={seeds[m]}" + (f", {refused[m]} not integrating" if m in refused
+                                        else "") + ")" for m in order])
             for tick, m in zip(ax.get_yticklabels(), order, strict=True):
                 tick.set_color(text_color(system_color(m)))
             ax.set_ylabel("system (n = seeds or reference instances)")
@@ -139,6 +215,18 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
             ax.tick_params(labelleft=False)
         if refs and models:
             ax.axhline(len(refs) - 0.5, color="0.5", lw=0.6)
+    if strips:
+        kappa = DEFAULT_THRESHOLDS["kappa"]
+        for j, (column, label, letter, k) in enumerate((
+                ("av_asymmetry", "AV asymmetry A", "C", kappa),
+                ("av_slope_norm", "AV slope × AV SD / peak", "D", None))):
+            ax = fig.add_subplot(grid[:, len(types) + j], sharey=first)
+            _panel_label(ax, letter)
+            _strips(ax, modulation, order, column, k, label)
+            ax.set_title("HD-tuned units, seeds pooled" if j == 0 else "speed-normalised",
+                         fontsize=8)
+            if refs and models:
+                ax.axhline(len(refs) - 0.5, color="0.5", lw=0.6)
     ax = fig.add_subplot(grid[0, -1])
     _panel_label(ax, "B")
     ax.set_title("across training AV speeds (CTRNN)")
@@ -147,16 +235,19 @@ def cell_type_figure(fractions: pd.DataFrame, *, note: str | None = None):
         _fraction_panel(ax, frame, "model", speeds, speed_labels, types)
         missing = [SPEED_LABELS[m] for m in SPEED_LABELS if m not in speeds]
         if missing:
-            ax.text(0.98, 0.97, f"not trained yet: {', '.join(missing)}",
-                    transform=ax.transAxes, ha="right", va="top", fontsize=6, color="0.3")
-        ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=1)
+            ax.text(0.98, 0.03, f"not trained yet: {', '.join(missing)}",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="0.3")
+        ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=3,
+                  bbox_to_anchor=(0.5, -0.28))
     else:
         ax.text(0.5, 0.5, "no speed-preset models yet", transform=ax.transAxes, ha="center",
                 va="center", color="0.4")
         ax.set_ylim(0, 100)
         ax.set_ylabel("units (%)")
     ax.set_xlabel("training AV SD (× Cueva et al. 2020)")
-    title = "Figure 3. Cell-type fractions (rule: min_r 0.3, κ 0.03)"
+    low, high = INTEGRATION_RANGE
+    title = (f"Figure 3. Cell types are thresholded labels (min_r 0.3, κ 0.03); fractions are "
+             f"compared only for networks that integrate (heading gain {low:g}-{high:g})")
     fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10)
     return fig
 

@@ -3,7 +3,8 @@
 1. :func:`task_figure` — example trials: AV input, true and decoded heading, decoding error;
 2. :func:`tuning_figure` — HD tuning curves of example units and their joint HD × AV maps;
 4. :func:`connectivity_figure` — weights sorted by cell type and PD, weight profiles;
-5. :func:`silencing_figure` — decoded heading with cell groups silenced;
+5. :func:`silencing_figure` — decoded heading with cell groups silenced, and the effects
+   against matched random controls;
 6. :func:`dynamics_figure` — trajectories in the top two PCs with the slow points.
 
 Each takes :class:`~hdbench.figures.data.SystemData` (or the tables built from it) and returns
@@ -203,13 +204,15 @@ def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10
 # -- 4. connectivity -------------------------------------------------------------------------
 
 
-def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
+def connectivity_figure(systems: Sequence, *, n_bins: int = 24, n_boot: int = 1000):
     """Figure 4: weights sorted by cell type and PD; compass→compass and shifter→compass
     weight profiles against Δ = PD_target − PD_source (Δ > 0 pushes the bump CCW).
 
     Shifter profiles go onto the target type that :func:`~hdbench.analysis.connectivity_summary`
     picks for the shift (compass, except in circuits such as the rodent double ring whose shift
-    acts ring to ring); dashed lines mark the offsets of their excitatory peaks.
+    acts ring to ring). Dots: mean weight per Δ bin; lines: the first-harmonic fit to the single
+    weights, c + A cos(Δ − offset); dashed line and band: the fitted offset and its 90 %
+    bootstrap interval over source units (the legend gives both, and the shuffled-PD p).
     """
     import matplotlib.pyplot as plt
 
@@ -246,8 +249,11 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
         ax.set_ylabel(f"{data.name}\ntarget unit (by type, then PD)")
         if row == 0:
             ax.set_title("W[target, source], HD-tuned units")
-        summary = connectivity_summary(data.weights, data.table, n_bins=n_bins)
+        summary = connectivity_summary(data.weights, data.table, n_bins=n_bins, n_boot=n_boot,
+                                       n_perm=max(n_boot - 1, 0))
         profiles, target = summary.profiles, summary.offset_target
+        fits = summary.pairs.set_index(["target", "source"]) if not summary.pairs.empty \
+            else None
         for col, sources in ((1, ("compass",)), (2, ("shifter_cw", "shifter_ccw"))):
             ax = axes[row, col]
             _panel_label(ax, next(letters))
@@ -258,13 +264,23 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
                 if p.empty:
                     continue
                 plotted = True
+                color = CELL_TYPE_COLORS[source]
                 label = f"{CELL_TYPE_LABELS[source]} → {CELL_TYPE_LABELS[to]}"
-                ax.plot(np.degrees(p["delta"]), p["weight"], color=CELL_TYPE_COLORS[source],
-                        marker="o", ms=2, lw=1.2, label=label)
-                offset = summary.shifter_offsets.get(source, np.nan)
-                if col == 2 and np.isfinite(offset):
-                    ax.axvline(np.degrees(offset), color=CELL_TYPE_COLORS[source], lw=0.8,
-                               ls="--")
+                fit = fits.loc[(to, source)] if fits is not None and (to, source) in fits.index \
+                    else None
+                if fit is not None and np.isfinite(fit["offset"]):
+                    lo, hi = np.degrees([fit["offset_lo"], fit["offset_hi"]])
+                    label += (f": {np.degrees(fit['offset']):+.0f}° [{lo:+.0f}, {hi:+.0f}]"
+                              f", p {fit['p_shuffle']:.3f}")
+                ax.plot(np.degrees(p["delta"]), p["weight"], color=color, marker="o", ms=2,
+                        lw=0, label=label)
+                if fit is not None and np.isfinite(fit["offset"]):
+                    grid = np.linspace(-np.pi, np.pi, 181)
+                    ax.plot(np.degrees(grid), fit["baseline"] + fit["amplitude"]
+                            * np.cos(grid - fit["offset"]), color=color, lw=1.2)
+                    ax.axvline(np.degrees(fit["offset"]), color=color, lw=0.8, ls="--")
+                    for shift in (-360.0, 0.0, 360.0):  # an interval across ±180° wraps
+                        ax.axvspan(lo + shift, hi + shift, color=color, alpha=0.15, lw=0)
             if col == 2:
                 note = "" if to == "compass" else "\n(the shift acts ring to ring)"
                 ax.set_title(f"shifter → {CELL_TYPE_LABELS[to]}{note}", fontsize=8)
@@ -293,32 +309,86 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24):
 # -- 5. silencing ----------------------------------------------------------------------------
 
 
-def silencing_figure(traces: pd.DataFrame):
-    """Figure 5: decoded heading during zero-AV holds with each cell group silenced.
+_EFFECT_GROUPS = {"compass": "compass", "shifter_cw": "CW", "shifter_ccw": "CCW",
+                  "shifters": "both shifters", "high_abs_A": "top fifth |A|",
+                  "low_abs_A": "bottom fifth |A|"}
+_EFFECT_MEASURES = (("drift", "drift during silencing (°/s)", np.degrees(1.0)),
+                    ("gain", "integration gain during silencing", 1.0),
+                    ("amplitude", "bump of the other tuned units\n(relative to before)", 1.0))
+
+
+def _effect_panel(ax, effects: pd.DataFrame, measure: str, scale: float, color) -> None:
+    """Per silenced group (rows): its effect with the interval over trials (dot and bar) and
+    the 5–95 % range and median of the matched random controls (grey bar and tick); a filled
+    dot lies outside the controls' range, an open one within."""
+    groups = [g for g in _EFFECT_GROUPS if g in set(effects["group"])]
+    by = effects.set_index("group")
+    for y, group in enumerate(groups):
+        r = by.loc[group]
+        if not r["n_units"]:
+            continue
+        p05, p95, med = (r.get(f"ctrl_{measure}_{q}", np.nan) for q in ("p05", "p95", "median"))
+        if np.isfinite(p05) and np.isfinite(p95):
+            ax.plot([p05 * scale, p95 * scale], [y, y], color="0.75", lw=5,
+                    solid_capstyle="butt", zorder=1)
+            ax.plot([med * scale] * 2, [y - 0.25, y + 0.25], color="0.45", lw=1, zorder=2)
+        value = r[measure]
+        if not np.isfinite(value):
+            ax.text(0.02, y, "n/a (no read-out)", transform=ax.get_yaxis_transform(),
+                    va="center", fontsize=6, color="0.4")
+            continue
+        lo, hi = r[f"{measure}_lo"], r[f"{measure}_hi"]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo * scale, hi * scale], [y, y], color="black", lw=0.8, zorder=3)
+        outside = r.get(f"{measure}_vs_control", 0)
+        ax.scatter([value * scale], [y], s=22, zorder=4, edgecolor="black", lw=0.6,
+                   color=color if np.isfinite(outside) and outside != 0 else "white")
+    ax.set_yticks(np.arange(len(groups)), [f"{_EFFECT_GROUPS[g]} ({int(by.loc[g, 'n_units'])})"
+                                           for g in groups], fontsize=6)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.grid(axis="x", color="0.92", lw=0.6)
+
+
+def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
+    """Figure 5: decoded heading during zero-AV holds with each cell group silenced, and the
+    effects against matched random controls.
 
     ``traces`` is :func:`~hdbench.figures.data.silencing_traces` output (several systems
-    concatenated); the silenced window (``traces.attrs["window_s"]``) is shaded.
+    concatenated); the silenced window (``traces.attrs["window_s"]``) is shaded. ``effects``
+    (optional) is :func:`~hdbench.figures.data.silencing_effects` output for the same systems:
+    three more columns give, per group, the drift, the integration gain and the bump amplitude
+    of the remaining HD-tuned units, each against as many random HD-tuned units silenced
+    (grey: the controls' 5–95 % range and median; filled dot: outside it, i.e. specific).
     """
     import matplotlib.pyplot as plt
 
     need = {"system", "key", "condition", "trial", "time_s", "heading_deg"}
     if traces is None or traces.empty or not need <= set(traces.columns):
         raise HdbenchError(f"silencing traces need columns {sorted(need)}")
+    if effects is not None and not {"system", "group", "drift", "gain", "amplitude"} <= \
+            set(effects.columns):
+        raise HdbenchError("silencing effects need columns system, group, drift, gain, "
+                           "amplitude (hdbench.figures.data.silencing_effects)")
     window = traces.attrs.get("window_s")
     system_names = list(dict.fromkeys(traces["system"]))
     conditions = [c for c in _CONDITION_LABELS if c in set(traces["condition"])]
-    fig, axes = plt.subplots(len(system_names), len(conditions),
-                             figsize=(2.0 * len(conditions) + 0.8, 1.9 * len(system_names) + 0.7),
-                             squeeze=False, sharex=True, sharey="row", layout="constrained")
+    n_effects = len(_EFFECT_MEASURES) if effects is not None else 0
+    fig = plt.figure(figsize=(2.0 * len(conditions) + 2.3 * n_effects + 0.8,
+                              1.9 * len(system_names) + 0.7), layout="constrained")
+    grid = fig.add_gridspec(len(system_names), len(conditions) + n_effects,
+                            width_ratios=[1.0] * len(conditions) + [1.15] * n_effects)
     letters = _letters()
+    first = None
     for row, name in enumerate(system_names):
         sys_rows = traces[traces["system"] == name]
         color = system_color(sys_rows["key"].iloc[0])
         lim = np.nanquantile(np.abs(sys_rows["heading_deg"]), 0.995) if \
             np.isfinite(sys_rows["heading_deg"]).any() else 10.0
         lim = max(1.1 * float(lim), 10.0)
+        row_first = None
         for col, condition in enumerate(conditions):
-            ax = axes[row, col]
+            ax = fig.add_subplot(grid[row, col], sharex=first, sharey=row_first)
+            first, row_first = first or ax, row_first or ax
             _panel_label(ax, next(letters))
             if window is not None:
                 ax.axvspan(*window, color="0.88", lw=0, zorder=0)
@@ -338,14 +408,35 @@ def silencing_figure(traces: pd.DataFrame):
                             transform=ax.transAxes, fontsize=6, va="top", color="0.3")
             ax.axhline(0, color="0.6", lw=0.5)
             ax.set_ylim(-lim, lim)
+            if col:
+                ax.tick_params(labelleft=False)
             if row == 0:
                 ax.set_title(_CONDITION_LABELS[condition])
             if row == len(system_names) - 1:
                 ax.set_xlabel("time (s)")
+            else:
+                ax.tick_params(labelbottom=False)
             if col == 0:
                 ax.set_ylabel(f"{name}\ndecoded heading\n− cued heading (°)")
+        mine = effects[effects["system"] == name] if effects is not None else None
+        for j, (measure, label, scale) in enumerate(_EFFECT_MEASURES[:n_effects]):
+            ax = fig.add_subplot(grid[row, len(conditions) + j])
+            _panel_label(ax, next(letters))
+            if mine is None or mine.empty:
+                ax.text(0.5, 0.5, "no silencing effects", transform=ax.transAxes,
+                        ha="center", va="center", color="0.4", fontsize=7)
+                continue
+            _effect_panel(ax, mine, measure, scale, color)
+            ax.set_xlabel(label, fontsize=7)
+            if measure == "gain":
+                ax.axvline(1.0, color="0.6", lw=0.5, ls=":")
+            ax.axvline(0.0, color="0.6", lw=0.5)
+            if row == 0:
+                ax.set_title("vs random units (grey)" if j == 0 else "", fontsize=8)
     fig.suptitle("Figure 5. Silencing cell groups during zero-AV holds (shaded: silenced; "
-                 "> 0 = CCW drift; black: mean)", fontsize=10)
+                 "> 0 = CCW drift; black: mean)"
+                 + ("; right: effects with 90 % intervals against as many random HD-tuned "
+                    "units (grey 5-95 %; filled: outside)" if n_effects else ""), fontsize=10)
     return fig
 
 

@@ -2,9 +2,18 @@
 
 Units of both systems are classified the same way (:func:`hdbench.scoring.measures.unit_table`)
 and their weights ``W[target, source]`` averaged per (target type, source type) pair in bins of
-Δ = PD_target − PD_source (:func:`hdbench.scoring.measures.connectivity`). Only pairs with
+Δ = PD_target − PD_source, and fitted pair by pair with a first harmonic
+``W ≈ c + A cos(Δ − offset)`` (:func:`hdbench.scoring.measures.connectivity`). Only pairs with
 structure in the *reference* count: a pair the reference does not wire (a flat profile) says
 nothing about a model. Weight scales never matter (correlations and signs only).
+
+Offset signs (version 2) use the fitted offsets and their 90 % bootstrap intervals over source
+units, not the argmax of a binned profile, whose 90 % range in a trained CTRNN spans more than
+100° (issue 17). A reference pair is *shifting* when its fit is significant against shuffled
+PDs (p < :data:`REFERENCE_P`), its interval excludes 0 and its offset is at least
+:data:`MIN_OFFSET_DEG`; a subject agrees on that pair only when its own fit is significant
+(p < :data:`SUBJECT_P`), its interval lies on the reference's side of 0, and its offset is
+within 90°.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ from hdbench.scoring.benchmark import Benchmark, register
 from hdbench.scoring.measures import connectivity
 from hdbench.scoring.task_benchmarks import CUEVA_2020
 
-# A reference pair is lopsided (it shifts the bump) when the odd part of its profile is at least
-# this fraction of the profile's range; its offset sign is then compared.
-LOPSIDED = 0.1
+# Which fitted pairs count (see the module docstring).
+REFERENCE_P = 0.01
+SUBJECT_P = 0.05
+MIN_OFFSET_DEG = 10.0
 
 
 def _profiles(bundle) -> dict[tuple[str, str], np.ndarray]:
@@ -56,24 +66,33 @@ def profile_correlation(subject, reference) -> float:
                           for key in pairs]))
 
 
+def _side(row, p_max: float) -> int:
+    """+1 / −1: the fitted offset is resolved on the CCW / CW side (significant fit, interval
+    excluding 0); 0 otherwise."""
+    from hdbench.analysis import excludes_zero
+
+    if not (np.isfinite(row.p_shuffle) and row.p_shuffle < p_max):
+        return 0
+    return excludes_zero(row.offset_lo, row.offset_hi)
+
+
 def offset_sign_agreement(subject, reference) -> float:
-    """Fraction of the reference's lopsided type pairs whose subject profile is shifted to the
-    same side (circular-mean offset of the same sign and less than 90°)."""
+    """Fraction of the reference's shifting type pairs whose subject fit is shifted to the
+    same side, resolved by its confidence interval (see the module docstring)."""
     ref = connectivity(reference).pairs
     sub = connectivity(subject).pairs
-    spread = ref["exc_lobe"] + ref["inh_lobe"]
-    lopsided = ref[(ref["odd_amplitude"] >= LOPSIDED * spread) & (spread > 0)
-                   & np.isfinite(ref["offset_circmean"])]
-    if lopsided.empty:
+    shifting = [(r.target, r.source, side) for r in ref.itertuples()
+                if (side := _side(r, REFERENCE_P))
+                and abs(r.offset) >= np.radians(MIN_OFFSET_DEG)] if not ref.empty else []
+    if not shifting:
         raise NotComputableError(f"not applicable: reference {reference.label!r} has no "
-                                 "lopsided (bump-shifting) connectivity profile")
-    offsets = {(r.target, r.source): r.offset_circmean for r in sub.itertuples()} \
-        if not sub.empty else {}
+                                 "shifting (lopsided, resolved) connectivity pair")
+    rows = {(r.target, r.source): r for r in sub.itertuples()} if not sub.empty else {}
     agree = []
-    for r in lopsided.itertuples():
-        theirs = offsets.get((r.target, r.source), np.nan)
-        agree.append(bool(np.isfinite(theirs) and abs(theirs) < np.pi / 2
-                          and np.sign(theirs) == np.sign(r.offset_circmean)))
+    for target, source, side in shifting:
+        row = rows.get((target, source))
+        agree.append(row is not None and _side(row, SUBJECT_P) == side
+                     and abs(row.offset) < np.pi / 2)
     return float(np.mean(agree))
 
 
@@ -87,10 +106,13 @@ CONNECTIVITY_BENCHMARKS = (
                          "reference wires",
               citation=CUEVA_2020),
     Benchmark(family="connectivity", name="offset-signs", score_fn=offset_sign_agreement,
-              higher_is_better=True,
-              measurement="side (CW / CCW, within 90 deg) of the circular-mean offset of each "
-                          "bump-shifting type-pair profile",
-              comparison="fraction of the reference's shifting pairs shifted to the same side",
+              higher_is_better=True, version=2,
+              measurement="first-harmonic offset of W against preferred-direction difference "
+                          "per type pair, with its 90 % bootstrap interval over source units "
+                          "and a shuffled-PD p-value",
+              comparison="fraction of the reference's shifting pairs (p < 0.01, interval "
+                         "excluding 0, offset >= 10 deg) whose subject interval lies on the "
+                         "same side of 0 (p < 0.05, offset within 90 deg)",
               citation=CUEVA_2020),
 )
 

@@ -1,7 +1,9 @@
 """Dynamics-family benchmarks: attractor structure, perturbation responses, dynamical similarity.
 
 Slow points and silencing follow :mod:`hdbench.analysis.dynamics` on the reference's task, with
-the small sizes of :data:`hdbench.scoring.measures.EFFORT` under the quick protocol. Slow points
+the small sizes of :data:`hdbench.scoring.measures.EFFORT` under the quick protocol. Since
+version 2 a silencing effect counts only when it is specific: beyond the range of matched
+controls that silence as many random HD-tuned units (issue 17). Slow points
 need a vector field (CTRNNs and the reference circuits have one); for other systems the ring
 coverage is NaN ("not applicable"), not a failure.
 """
@@ -62,10 +64,12 @@ DYNAMICS_BENCHMARKS = (
                          "(ceiling: the reference circuit's)",
               citation=SUSSILLO_2013),
     Benchmark(family="dynamics", name="silencing", score_fn=silencing_agreement,
-              higher_is_better=True,
+              higher_is_better=True, version=2,
               measurement="silencing signature: drift at zero AV with CW / CCW shifters "
-                          "silenced, integration with all shifters silenced, loss and "
-                          "recovery of the bump with compass units silenced",
+                          "silenced, integration with all shifters silenced, loss of the bump "
+                          "with compass units silenced, each counted only when beyond the "
+                          "5-95 % range of as many random HD-tuned units silenced; recovery "
+                          "of the bump",
               comparison="fraction of the effects the reference shows that the system shows",
               citation=CUEVA_2020),
     Benchmark(family="dynamics", name="dsa", score_fn=dsa_distance, higher_is_better=False,

@@ -32,12 +32,14 @@ N_DELTA_BINS = 18
 # trials of the silencing experiment; trials, PCs, delays and rank of DSA.
 EFFORT = {
     "quick": {"slow_points": 36, "slow_trials": 16, "newton": 20, "coverage_bins": 18,
-              "silencing_trials": 8, "dsa_trials": 8, "dsa_pcs": 10, "dsa_delays": 5,
-              "dsa_rank": 10},
+              "silencing_trials": 8, "silencing_draws": 10, "dsa_trials": 8, "dsa_pcs": 10,
+              "dsa_delays": 5, "dsa_rank": 10},
     "full": {"slow_points": 144, "slow_trials": 64, "newton": 30, "coverage_bins": 36,
-             "silencing_trials": 32, "dsa_trials": 32, "dsa_pcs": 10, "dsa_delays": 5,
-             "dsa_rank": 10},
+             "silencing_trials": 32, "silencing_draws": 20, "dsa_trials": 32, "dsa_pcs": 10,
+             "dsa_delays": 5, "dsa_rank": 10},
 }
+# Bootstrap resamples (and PD shuffles + 1) of the connectivity fits.
+N_CONNECTIVITY_BOOT = 1000
 
 
 def effort(bundle) -> dict:
@@ -84,14 +86,27 @@ def unit_table(bundle):
     return bundle.memo("unit-table", compute)
 
 
+def integration(bundle) -> dict:
+    """:func:`hdbench.analysis.integration_gain` of the test activity (no interval)."""
+    def compute():
+        from hdbench.analysis import integration_gain
+
+        return integration_gain(bundle.activity("test"), bundle.trials("test"), n_boot=0)
+
+    return bundle.memo("integration", compute)
+
+
 def connectivity(bundle):
     """:func:`hdbench.analysis.connectivity_summary` of the classified system: weight profiles
-    against PD difference per (target, source) pair of compass and shifter types, and their
-    summaries (:data:`N_DELTA_BINS` bins)."""
+    against PD difference per (target, source) pair of compass and shifter types
+    (:data:`N_DELTA_BINS` bins), and first-harmonic fits of every pair with 90 % bootstrap
+    intervals and shuffled-PD p-values (:data:`N_CONNECTIVITY_BOOT` resamples)."""
     def compute():
         from hdbench.analysis import connectivity_summary
 
-        return connectivity_summary(bundle.weights, unit_table(bundle), n_bins=N_DELTA_BINS)
+        return connectivity_summary(bundle.weights, unit_table(bundle), n_bins=N_DELTA_BINS,
+                                    n_boot=N_CONNECTIVITY_BOOT,
+                                    n_perm=N_CONNECTIVITY_BOOT - 1, seed=bundle.protocol.seed)
 
     return bundle.memo(("connectivity", N_DELTA_BINS), compute)
 
@@ -128,15 +143,18 @@ def slow_points(bundle) -> dict:
 
 def silencing(bundle) -> dict:
     """:func:`hdbench.analysis.silencing_signature` of the system's silencing experiment on
-    the reference task."""
+    the reference task, each effect counted only when it is specific (beyond its matched
+    random controls; sizes from :func:`effort`)."""
     def compute():
         from hdbench.analysis import silencing_experiment, silencing_signature
 
+        e = effort(bundle)
         with warnings.catch_warnings():  # empty groups and vanished bumps give NaN means
             warnings.simplefilter("ignore", RuntimeWarning)
             table = silencing_experiment(bundle.system, unit_table(bundle), bundle.spec,
-                                         n_trials=effort(bundle)["silencing_trials"],
-                                         seed=bundle.protocol.seed)
+                                         n_trials=e["silencing_trials"],
+                                         n_draws=e["silencing_draws"], extra_groups=False,
+                                         n_boot=0, seed=bundle.protocol.seed)
         return silencing_signature(table)
 
     return bundle.memo("silencing", compute)

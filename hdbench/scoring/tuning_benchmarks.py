@@ -3,14 +3,23 @@
 Both systems are classified by the same rule (:func:`hdbench.analysis.classify_units`, default
 thresholds) on the same evaluation trials, ground-truth labels unused, so the reference is
 measured exactly as a model is. Distances: lower is better.
+
+Cell-type fractions are compared only between systems that integrate AV on the reference task
+(decoded-vs-true heading gain within :data:`hdbench.analysis.INTEGRATION_RANGE`,
+:func:`hdbench.analysis.integration_gain`): the shifter count of a network that does not do the
+task says nothing about the task's cell types (issue 17). A subject that does not integrate
+gets the largest distance, 1, as an untrained network does; it is not "not computable", because
+the floor itself (an untrained network) never integrates and must still have a value. A
+reference that does not integrate is a failure of the benchmark.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hdbench.errors import HdbenchError
 from hdbench.scoring.benchmark import Benchmark, register
-from hdbench.scoring.measures import unit_table
+from hdbench.scoring.measures import integration, unit_table
 from hdbench.scoring.task_benchmarks import CUEVA_2020
 
 TUNED = ("compass", "shifter_cw", "shifter_ccw")
@@ -57,7 +66,16 @@ def _av_slopes(bundle) -> np.ndarray:
 
 
 def cell_type_distance(subject, reference) -> float:
-    """Total-variation distance between the two systems' cell-type fractions (0 … 1)."""
+    """Total-variation distance between the two systems' cell-type fractions (0 … 1); 1 for a
+    subject that does not integrate (see the module docstring)."""
+    from hdbench.analysis import integration_refusal
+
+    refusal = integration_refusal(integration(reference)["gain"],
+                                  f"reference {reference.label!r}")
+    if refusal is not None:
+        raise HdbenchError(refusal)
+    if integration_refusal(integration(subject)["gain"]) is not None:
+        return 1.0
     return float(0.5 * np.abs(_fractions(unit_table(subject))
                               - _fractions(unit_table(reference))).sum())
 
@@ -74,10 +92,12 @@ def av_slope_distance(subject, reference) -> float:
 
 TUNING_BENCHMARKS = (
     Benchmark(family="tuning", name="cell-types", score_fn=cell_type_distance,
-              higher_is_better=False,
+              higher_is_better=False, version=2,
               measurement="fractions of inactive, compass, CW-shifter, CCW-shifter and other "
-                          "units (HD resultant length >= 0.3, |AV asymmetry| >= 0.03)",
-              comparison="total-variation distance between the fractions",
+                          "units (HD resultant length >= 0.3, |AV asymmetry| >= 0.03), and "
+                          "the decoded-vs-true heading gain",
+              comparison="total-variation distance between the fractions; 1 when the "
+                         "subject does not integrate (gain outside 0.8-1.2)",
               citation=CUEVA_2020),
     Benchmark(family="tuning", name="tuning-width", score_fn=tuning_width_distance,
               higher_is_better=False,
