@@ -107,7 +107,8 @@ def test_cli_analyze_several_runs_compares_their_cell_types(ring_run, tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["analyze", "/nonexistent/run"], "neither a run directory nor a reference circuit"),
+    (["analyze", "/nonexistent/run"], "is not a reference circuit"),
+    (["analyze", "tests/fakes.py:make_ring"], "has no task of its own"),
     (["analyze", "rodent", "--trials", "0"], "positive integer"),
     (["analyze", "rodent", "--kappa", "-1"], ">= 0"),
 ])
