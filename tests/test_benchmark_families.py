@@ -21,7 +21,7 @@ from hdbench.models import build
 from hdbench.scoring import FAMILIES, Bundle, EvalProtocol, all_benchmarks, measures
 from hdbench.scoring.connectivity_benchmarks import offset_sign_agreement
 from hdbench.scoring.dynamics_benchmarks import silencing_agreement
-from hdbench.scoring.tuning_benchmarks import _ks, cell_type_distance
+from hdbench.scoring.tuning_benchmarks import MAX_SPREADS, cell_type_distance, scaled_wasserstein
 from tests import fakes
 from tests.ring_system import SPEC
 
@@ -35,7 +35,8 @@ EXPECTED = {  # name -> higher_is_better
 }
 # Benchmarks whose scores changed with issue 17 (fitted offsets, controlled silencing, the
 # integration check before comparing cell types).
-VERSIONS = {"tuning.cell-types": 2, "connectivity.offset-signs": 2, "dynamics.silencing": 2}
+VERSIONS = {"tuning.cell-types": 2, "connectivity.offset-signs": 2, "dynamics.silencing": 2,
+            "tuning.tuning-width": 2, "tuning.av-slope": 2}
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,13 @@ def test_cell_type_distance_is_a_bounded_symmetric_distance(a, b):
     assert cell_type_distance(bundle(a), bundle(list(reversed(a)))) == pytest.approx(0.0)
 
 
-def test_ks_distance_edge_cases():
-    assert _ks(np.array([]), np.array([1.0])) == 1.0
-    assert _ks(np.array([np.nan]), np.array([])) == 0.0
-    assert _ks(np.array([1.0, 2.0]), np.array([2.0, 1.0])) == 0.0
+def test_scaled_wasserstein_knows_how_far_off_a_distribution_is():
+    ref = np.array([60.0, 70.0, 80.0, 90.0])  # SD 12.9
+    assert scaled_wasserstein(ref[::-1].copy(), ref) == 0.0
+    near, far = scaled_wasserstein(ref + 10.0, ref), scaled_wasserstein(ref + 40.0, ref)
+    assert near == pytest.approx(10.0 / ref.std(ddof=1))  # a shift moves W1 by the shift
+    assert far == pytest.approx(4 * near)  # a KS statistic would be 1 for both shifts
+    assert scaled_wasserstein(np.array([np.nan]), ref) == MAX_SPREADS  # no tuned units
+    assert scaled_wasserstein(ref + 1e4, ref) == MAX_SPREADS
+    with pytest.raises(HdbenchError, match="same value"):
+        scaled_wasserstein(ref, np.array([70.0, 70.0]))

@@ -36,14 +36,30 @@ def _fractions(table) -> np.ndarray:
     return np.array([counts[c] for c in CLASSES], dtype=np.float64) / max(len(table), 1)
 
 
-def _ks(a: np.ndarray, b: np.ndarray) -> float:
-    """Kolmogorov–Smirnov statistic of two samples; 1 (the largest) when one is empty."""
-    from scipy.stats import ks_2samp
+# Distribution distances are in units of the reference's spread and capped, so that a system
+# without tuned units (or wildly off) gets a finite worst value.
+MAX_SPREADS = 5.0
 
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if a.size == 0 or b.size == 0:
-        return 1.0 if a.size or b.size else 0.0
-    return float(ks_2samp(a, b).statistic)
+
+def scaled_wasserstein(values: np.ndarray, reference: np.ndarray) -> float:
+    """Wasserstein-1 distance between two samples in units of the reference sample's SD,
+    capped at :data:`MAX_SPREADS` (also the value when ``values`` is empty).
+
+    Unlike the Kolmogorov-Smirnov statistic it knows how far off a distribution is: widths all
+    10° too wide and all 60° too wide are not equally bad (issue 18).
+    """
+    from scipy.stats import wasserstein_distance
+
+    values, reference = values[np.isfinite(values)], reference[np.isfinite(reference)]
+    if reference.size < 2:
+        raise HdbenchError("the reference has fewer than 2 tuned units to compare with")
+    spread = float(reference.std(ddof=1))
+    if spread == 0.0:
+        raise HdbenchError("the reference's units all have the same value: no spread to "
+                           "scale the distance by")
+    if values.size == 0:
+        return MAX_SPREADS
+    return min(float(wasserstein_distance(values, reference)) / spread, MAX_SPREADS)
 
 
 def _tuned(table):
@@ -81,13 +97,15 @@ def cell_type_distance(subject, reference) -> float:
 
 
 def tuning_width_distance(subject, reference) -> float:
-    """KS distance between the HD tuning widths (FWHM) of the HD-tuned units."""
-    return _ks(_widths(subject), _widths(reference))
+    """Scaled Wasserstein-1 distance between the HD tuning widths (FWHM) of the HD-tuned
+    units."""
+    return scaled_wasserstein(_widths(subject), _widths(reference))
 
 
 def av_slope_distance(subject, reference) -> float:
-    """KS distance between the peak-normalised signed AV slopes of the HD-tuned units."""
-    return _ks(_av_slopes(subject), _av_slopes(reference))
+    """Scaled Wasserstein-1 distance between the peak-normalised signed AV slopes of the
+    HD-tuned units."""
+    return scaled_wasserstein(_av_slopes(subject), _av_slopes(reference))
 
 
 TUNING_BENCHMARKS = (
@@ -100,16 +118,18 @@ TUNING_BENCHMARKS = (
                          "subject does not integrate (gain outside 0.8-1.2)",
               citation=CUEVA_2020),
     Benchmark(family="tuning", name="tuning-width", score_fn=tuning_width_distance,
-              higher_is_better=False,
+              higher_is_better=False, version=2,
               measurement="full width at half maximum of the HD tuning curve (36 bins) of "
                           "every HD-tuned unit",
-              comparison="Kolmogorov-Smirnov distance between the two width distributions",
+              comparison="Wasserstein-1 distance between the two width distributions, in "
+                         "units of the reference's SD (capped at 5)",
               citation=TAUBE_1995),
     Benchmark(family="tuning", name="av-slope", score_fn=av_slope_distance,
-              higher_is_better=False,
+              higher_is_better=False, version=2,
               measurement="signed slope of rate against AV near the preferred direction, "
                           "divided by the peak rate, of every HD-tuned unit",
-              comparison="Kolmogorov-Smirnov distance between the two slope distributions",
+              comparison="Wasserstein-1 distance between the two slope distributions, in "
+                         "units of the reference's SD (capped at 5)",
               citation=TAUBE_1995),
 )
 
