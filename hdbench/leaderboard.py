@@ -33,6 +33,7 @@ from hdbench.leaderboard_render import (
 from hdbench.scoring import QUICK_PROTOCOL, EvalProtocol, aggregate
 from hdbench.scoring.board import COLUMNS, score_board
 from hdbench.scoring.runner import Report, Runner
+from hdbench.scoring.validity import read_status
 from hdbench.store import dumps, git_state
 from hdbench.versions import COMPONENTS
 
@@ -98,7 +99,8 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
         log(f"left out {len(board.not_trained)} zoo runs without a checkpoint made by today's "
             f"code: {', '.join(board.not_trained)}")
     outcome.table = board.table
-    outcome.summary = summarise(board.table, board.benches)
+    validity = read_status(out_dir / "validity" / "benchmark_validity.csv") or None
+    outcome.summary = summarise(board.table, board.benches, validity)
     if write:
         for run in board.runs:
             path = getattr(run.subject, "path", None)
@@ -108,8 +110,11 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
                                         [r.entry.model_id for r in board.runs], board.benches)
         if board.not_trained:
             header["not_trained"] = ", ".join(board.not_trained)
+        header["validity"] = ("battery not run: every benchmark counted" if validity is None
+                              else f"{sum(s[1] for s in validity.values())} benchmarks "
+                                   "validated (validity/benchmark_validity.csv)")
         outcome.paths = write_leaderboard(outcome.table, out_dir, header, board.benches,
-                                          summary=outcome.summary)
+                                          summary=outcome.summary, validity=validity)
         log(f"{len(outcome.table)} score rows; wrote "
             f"{', '.join(str(p) for p in outcome.paths.values())}")
         log(format_summary_table(outcome.summary))
@@ -119,10 +124,30 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
 
 # -- aggregates ------------------------------------------------------------------------------------
 
-def summarise(table, benches: dict | None = None):
-    """Aggregates per (model, reference, family), with ``family="overall"`` per reference and
-    ``reference="all"`` over every reference: unweighted means of normalised leaf scores with
-    coverage (see :mod:`hdbench.scoring.score`).
+TASK_FAMILY = "task"
+
+
+def counted(leaves, validity: dict | None):
+    """The leaves (rows of reference, family, benchmark, version) that count in the neural
+    aggregates: every one when no validity status is known; else those the validity battery
+    validated at their current version (the others are experimental)."""
+    if validity is None:
+        return leaves
+    keep = [b in validity and validity[b][1] and validity[b][0] == int(v)
+            for b, v in zip(leaves["benchmark"], leaves["version"], strict=True)]
+    return leaves[keep]
+
+
+def summarise(table, benches: dict | None = None, validity: dict | None = None):
+    """Aggregates per (model, reference, family): unweighted means of normalised leaf scores
+    with coverage (see :mod:`hdbench.scoring.score`).
+
+    - every family of every reference, ``family="task"`` included (task competence);
+    - ``family="overall"`` per reference and ``reference="all"``: **brain-likeness**, the mean
+      over the neural families' leaves (every family but ``task``), validated ones only when
+      ``validity`` (:func:`hdbench.scoring.validity.read_status`) is given: an experimental
+      benchmark leaves the overall and its family's score;
+    - ``("all", "task")``: task competence over every reference.
 
     A model's leaf score is the mean over its seeds of the normalised values; its error is the
     SEM over seeds (2+ seeds) or the benchmark's own error (1 seed). ``benches`` gives the
@@ -131,18 +156,28 @@ def summarise(table, benches: dict | None = None):
     import pandas as pd
 
     if benches is None:
-        leaves = table[["reference", "family", "benchmark"]].drop_duplicates()
+        leaves = table[["reference", "family", "benchmark", "version"]].drop_duplicates(
+            ["reference", "benchmark"])
     else:
-        leaves = pd.DataFrame([(ref, b.family, b.id) for ref, bs in benches.items() for b in bs],
-                              columns=["reference", "family", "benchmark"])
-    groups = [(ref, fam, chosen) for ref, ref_leaves in leaves.groupby("reference")
-              for fam, chosen in [*ref_leaves.groupby("family"), ("overall", ref_leaves)]]
-    groups.append(("all", "overall", leaves))
+        leaves = pd.DataFrame([(ref, b.family, b.id, b.version) for ref, bs in benches.items()
+                               for b in bs],
+                              columns=["reference", "family", "benchmark", "version"])
+    task = leaves[leaves["family"] == TASK_FAMILY]
+    neural = counted(leaves[leaves["family"] != TASK_FAMILY], validity)
+    groups = []
+    for ref in sorted(set(leaves["reference"])):
+        groups += [(ref, fam, chosen) for fam, chosen in neural[neural["reference"] == ref]
+                   .groupby("family")]
+        groups += [(ref, TASK_FAMILY, task[task["reference"] == ref]),
+                   (ref, "overall", neural[neural["reference"] == ref])]
+    groups += [("all", "overall", neural), ("all", TASK_FAMILY, task)]
     rows = []
     for model, model_rows in table.groupby("model", sort=False):
         n_seeds = int(model_rows["seed"].nunique())
         per_leaf = _leaf_scores(model_rows)
         for reference, family, chosen in groups:
+            if chosen.empty:
+                continue
             ids = chosen["benchmark"].tolist()
             agg = aggregate([per_leaf.get(i, (math.nan, math.nan))[0] for i in ids],
                             [per_leaf.get(i, (math.nan, math.nan))[1] for i in ids],
@@ -191,14 +226,15 @@ def leaderboard_provenance(protocol: EvalProtocol, quick: bool, references, mode
     }
 
 
-def write_leaderboard(table, out_dir, header: dict, benches=None, summary=None) -> dict:
+def write_leaderboard(table, out_dir, header: dict, benches=None, summary=None,
+                      validity: dict | None = None) -> dict:
     """Write the files of :data:`FILES` into ``out_dir`` (atomically); return their paths."""
     out_dir = check_out_dir(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise HdbenchError(f"cannot create output folder {out_dir}: {err.strerror}") from None
-    summary = summarise(table, benches) if summary is None else summary
+    summary = summarise(table, benches, validity) if summary is None else summary
     paths = {"csv": out_dir / "leaderboard.csv", "summary": out_dir / "leaderboard-summary.csv",
              "json": out_dir / "leaderboard.json", "md": out_dir / "leaderboard.md",
              "html": out_dir / "leaderboard.html"}
@@ -209,9 +245,9 @@ def write_leaderboard(table, out_dir, header: dict, benches=None, summary=None) 
     atomic_write_text(paths["json"], dumps({"provenance": header, "columns": list(COLUMNS),
                                             "summary_columns": list(SUMMARY_COLUMNS),
                                             "normalisation": NORMALISATION_NOTE,
-                                            "benchmarks": glossary(benches)}))
-    atomic_write_text(paths["md"], render_markdown(table, summary, header, benches))
-    atomic_write_text(paths["html"], render_html(table, summary, header, benches))
+                                            "benchmarks": glossary(benches, validity)}))
+    atomic_write_text(paths["md"], render_markdown(table, summary, header, benches, validity))
+    atomic_write_text(paths["html"], render_html(table, summary, header, benches, validity))
     return paths
 
 

@@ -66,13 +66,31 @@ def test_summary_aggregates_seeds_then_leaves_with_coverage():
     # leaf means over seeds: a 0.8 (SEM 0.1), b 1.1 (SEM 0.1), c 0.5 (SEM 0)
     assert good.loc[("fly", "task"), "normalised"] == pytest.approx(0.95)
     assert good.loc[("fly", "task"), "error"] == pytest.approx(math.sqrt(0.02) / 2)
-    assert good.loc[("fly", "overall"), "normalised"] == pytest.approx((0.8 + 1.1 + 0.5) / 3)
-    assert good.loc[("fly", "overall"), "coverage"] == "3/3"
+    # brain-likeness ("overall"): the neural families only; task competence apart
+    assert good.loc[("fly", "overall"), "normalised"] == pytest.approx(0.5)
+    assert good.loc[("fly", "overall"), "coverage"] == "1/1"
+    assert good.loc[("all", "task"), "normalised"] == pytest.approx(0.95)
     assert good.loc[("all", "overall"), "n_seeds"] == 2
     bad = summary[summary["model"] == "bad <x>"].set_index(["reference", "family"])
     assert bad.loc[("fly", "task"), "coverage"] == "1/2"  # missing leaf: not counted as 0
     assert bad.loc[("fly", "task"), "normalised"] == pytest.approx(0.1)
     assert math.isnan(bad.loc[("fly", "task"), "error"])  # one seed: unknown error
+
+
+def test_experimental_benchmarks_leave_the_aggregates():
+    table = synthetic_table()
+    extra = table[table["benchmark"] == "fly.tuning.c"].copy()
+    extra["benchmark"], extra["normalised"] = "fly.tuning.d", 0.1
+    table = pd.concat([table, extra], ignore_index=True)
+    both = summarise(table).set_index(["model", "reference", "family"])
+    assert both.loc[("good", "fly", "overall"), "normalised"] == pytest.approx(0.3)
+    validity = {"fly.tuning.c": (1, True, ""), "fly.tuning.d": (1, False, "grounding")}
+    only_c = summarise(table, validity=validity).set_index(["model", "reference", "family"])
+    assert only_c.loc[("good", "fly", "overall"), "normalised"] == pytest.approx(0.5)
+    assert only_c.loc[("good", "fly", "tuning"), "coverage"] == "1/1"
+    stale = {"fly.tuning.c": (2, True, ""), "fly.tuning.d": (1, True, "")}  # c validated at v2
+    by_version = summarise(table, validity=stale).set_index(["model", "reference", "family"])
+    assert by_version.loc[("good", "fly", "overall"), "normalised"] == pytest.approx(0.1)
 
 
 def test_rendering_csv_markdown_and_html(tmp_path):
@@ -94,7 +112,8 @@ def test_rendering_csv_markdown_and_html(tmp_path):
     lines = [line for line in md.splitlines() if line.startswith("| 1 |")
              or line.startswith("| 2 |")]
     assert lines[0].startswith("| 1 | good | 2 |") and lines[1].startswith("| 2 | bad <x> | 1 |")
-    assert "0.80 ± 0.05 (3/3)" in lines[0]  # mean of 0.8, 1.1, 0.5; sqrt(.1² + .1² + 0) / 3
+    # brain-likeness (tuning c: 0.5, 0.5), then task competence (a 0.8, b 1.1)
+    assert "| 0.50 ± 0.00 (1/1) | 0.95 ± 0.07 (2/2) |" in lines[0]
     assert "(1/2)" in lines[1]
     assert "1.00* (raw 0.05)" in md  # good on fly.task.b: clipped for display
 
@@ -279,9 +298,9 @@ def test_failing_and_degenerate_benchmarks(tmp_path):
     assert flat_rows["normalised"].isna().all()
     assert (flat_rows["note"] == "degenerate: ceiling == floor").all()
     tiny = outcome.summary[(outcome.summary["model"] == "tiny")
-                           & (outcome.summary["reference"] == "fake")
-                           & (outcome.summary["family"] == "overall")]
-    assert tiny["coverage"].iloc[0] == "1/3"
+                           & (outcome.summary["reference"] == "fake")].set_index("family")
+    assert tiny.loc["overall", "coverage"] == "0/2"  # neural: boom failed, flat degenerate
+    assert tiny.loc["task", "coverage"] == "1/1"
 
 
 def test_dry_run_plans_without_writing(tmp_path):
