@@ -312,7 +312,7 @@ def test_cuda_matches_cpu():
     assert noisy.is_cuda and torch.isfinite(noisy).all()
 
 
-@pytest.mark.parametrize("activation", ["retanh", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("activation", ["retanh", "tanh", "relu", "linear", "softplus"])
 @pytest.mark.parametrize("inputs", [True, False], ids=["folded", "dense"])
 def test_wider_networks_agree_with_the_reference(activation, inputs):
     """N = 37, B = 5: full SIMD vectors and remainders in every pass; every option at once."""
@@ -363,7 +363,7 @@ def test_saturated_and_nan_states_match_the_reference(dtype):
     drive = torch.tensor([[[-1e4, -200.0, -50.0, 0.0, 50.0, 200.0, 1e4, float("nan")]] * 3],
                          dtype=dtype)
     W, a0 = torch.zeros(8, 8, dtype=dtype), torch.zeros(8, dtype=dtype)
-    for activation in ("retanh", "tanh", "relu", "linear"):
+    for activation in ("retanh", "tanh", "relu", "linear", "softplus"):
         got = integrate(drive, W, a0, 0.5, activation=activation)
         want = integrate_autograd(drive, W, a0, 0.5, activation=activation)
         torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-6, atol=1e-30)
@@ -374,9 +374,10 @@ def test_the_compiled_loop_is_used_where_it_can_be(loop):
     if loop == "compiled":
         assert _native.for_call("retanh", cpu) is not None
         assert _native.for_call("linear", cpu.double()) is not None
+        assert _native.for_call("softplus", cpu) is not None
     else:
         assert _native.for_call("retanh", cpu) is None
-    assert _native.for_call("softplus", cpu) is None
+        assert _native.for_call("softplus", cpu) is None
     assert _native.for_call("tanh", cpu.half()) is None
 
 

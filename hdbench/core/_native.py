@@ -1,4 +1,4 @@
-"""The compiled per-step loops (``_loop.cpp``): built on first use, cached, optional.
+"""The compiled per-step loops (``_loop.cpp``, ``_kernels.h``): built on first use, cached, optional.
 
 :func:`ops` returns the loaded operators (``torch.ops.hdbench_core``) or None, in which case
 :mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``):
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_loop.cpp")
+SOURCES = [Path(__file__).with_name(name) for name in ("_loop.cpp",)]
 NAME = "hdbench_core_loop"
 # -O3 without -march: the elementwise passes are cloned per ISA inside the source. No fast-math:
 # -ffp-contract=off keeps clones bit-identical; -fno-trapping-math lets selects vectorise (as
 # torch's own build).
 CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
-ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3}  # softplus: PyTorch loop
+ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3, "softplus": 4}
 
 STALE_LOCK_SECONDS = 600  # a build takes well under a minute
 
@@ -101,7 +101,7 @@ def _load():
     except FileNotFoundError:
         pass
     start = time.perf_counter()
-    cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS,
+    cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES], extra_cflags=CFLAGS,
                        build_directory=str(directory), is_python_module=False, verbose=False)
     _state["build_seconds"] = time.perf_counter() - start
     return torch.ops.hdbench_core

@@ -9,13 +9,20 @@ Two implementations with identical semantics:
 - :func:`integrate_autograd` — plain autograd through a per-step loop; the reference the fast
   path is tested against (and the fallback when pre-activations need gradients).
 
-The fast path's per-step loops run compiled (``_loop.cpp``, :mod:`hdbench.core._native`: one BLAS
-product and one fused elementwise pass per step) on CPU tensors when the extension builds, and as
-the PyTorch loops below otherwise (CUDA, softplus, ``HDBENCH_NO_EXTENSION=1``, no compiler).
+The fast path's per-step loops run compiled (``_loop.cpp``, :mod:`hdbench.core._native`: one
+matrix product and one fused elementwise pass per step) on CPU tensors when the extension builds,
+and as the PyTorch loops below otherwise (CUDA, ``HDBENCH_NO_EXTENSION=1``, no compiler).
+
+Noise: the compiled loop draws its normals where they are used, from a counter-based generator
+(Philox-4x32-10 and Box-Muller, ``_kernels.h``) keyed by one 64-bit number taken from the
+``generator``; the PyTorch loops draw ``torch.randn`` blocks from the generator. Both are
+standard normal; they are different numbers, so a run reproduces on the path it ran on.
+:func:`integrate_autograd` draws what :func:`integrate` would on the same path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 
@@ -185,11 +192,62 @@ def _check_noise(noise_std, state_noise_std):
             raise HdbenchError(f"{name} must be a finite number >= 0; got {value!r}")
 
 
-def _noise(noise_std, generator, S, B, N, drive):
-    if not noise_std > 0:
-        return None
-    return noise_std * torch.randn((S, B, N), generator=generator, dtype=drive.dtype,
-                                   device=drive.device)
+RATE_STREAM, STATE_STREAM = 0, 1  # noise streams of the compiled loop under one key
+
+
+def _noise_key(generator) -> int:
+    """The compiled loop's 64-bit noise key: one draw from ``generator`` (or the global RNG)."""
+    return int(torch.randint(-2**63, 2**63 - 1, (1,), generator=generator, dtype=torch.int64))
+
+
+def normal_block(key: int, stream: int, shape, dtype=torch.float32) -> torch.Tensor:
+    """The standard normals ``[steps, ...]`` that the compiled loop draws under ``key`` on
+    ``stream`` at steps 0, 1, ... (:data:`RATE_STREAM` or :data:`STATE_STREAM`)."""
+    ext = _native.ops()
+    if ext is None:
+        raise HdbenchError("normal_block needs the compiled loop (hdbench.core._native.status())")
+    out = torch.empty(shape, dtype=dtype)
+    ext.normal_block(out, int(key), int(stream))
+    return out
+
+
+def _reference_noise(noise_std, state_noise_std, generator, S, B, N, drive, ext):
+    """``(rate, state)`` noise blocks ``σ·z [S, B, N]`` (or None), as :func:`integrate` draws
+    them on the path ``ext`` selects."""
+    if not (noise_std > 0 or state_noise_std > 0):
+        return None, None
+    if ext is not None:
+        key = _noise_key(generator)
+        blocks = []
+        for std, stream in ((noise_std, RATE_STREAM), (state_noise_std, STATE_STREAM)):
+            block = None
+            if std > 0:
+                block = drive.new_empty((S, B, N))
+                ext.normal_block(block, key, stream)
+                block.mul_(std)
+            blocks.append(block)
+        return tuple(blocks)
+    blocks = []
+    for std in (noise_std, state_noise_std):
+        blocks.append(None if not std > 0 else std * torch.randn(
+            (S, B, N), generator=generator, dtype=drive.dtype, device=drive.device))
+    return tuple(blocks)
+
+
+@dataclasses.dataclass
+class _Noise:
+    """Training noise of one call: drawn in the compiled loop under ``key``, or given as blocks
+    for the PyTorch loop (``rate``: standard normals, scaled there; ``state``: already κsσξ)."""
+
+    rate_std: float
+    state_std: float
+    key: int | None = None
+    rate: torch.Tensor | None = None
+    state: torch.Tensor | None = None
+
+    @property
+    def has_rate(self) -> bool:
+        return self.rate_std > 0
 
 
 def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=None,
@@ -207,8 +265,8 @@ def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=Non
     step = _step_size(alpha, substeps, N, drive)
     W_eff = W * W_mask if W_mask is not None else W
     keep = _keep_mask(silence, T, substeps, N, drive.dtype, drive.device)
-    noise = _noise(noise_std, generator, T * substeps, B, N, drive)
-    state_noise = _noise(state_noise_std, generator, T * substeps, B, N, drive)
+    noise, state_noise = _reference_noise(noise_std, state_noise_std, generator, T * substeps, B,
+                                          N, drive, _native.for_call(activation, drive))
     a = a0.expand(B, N)
     h = f(a) if keep is None else f(a) * keep[0]
     rates, preacts, i = [], [], 0
@@ -240,16 +298,16 @@ def _by_step(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1) if compact else x.transpose(0, 1).contiguous()
 
 
-def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, window,
-             input_weight=None, input_bias=None, state_noise=None, *, for_backward=False,
-             preactivations=False, ext=None):
+def _forward(drive, W_eff, a0, step, activation, substeps, noise, window, input_weight=None,
+             input_bias=None, *, for_backward=False, preactivations=False, ext=None):
     """The integration loop, without a graph.
 
     Internal step i = 1..S: ``u_i = (1 − s) u_{i−1} + κs (W_eff h_{i−1} + drive_t)`` with
     ``u = κa``, and ``h_i = (f(a_i) + noise_i) · keep_i`` with ``f = 2g − 1`` (tanh family) or
-    ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a scratch [S, B, N] block of
-    standard normal draws (scaled here, in place) or None. ``state_noise`` is None or an
-    [S, B, N] block added to u at internal step i, already scaled to ``κsξ_i``.
+    ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a :class:`_Noise` or None: for
+    this loop its ``rate`` is a scratch [S, B, N] block of standard normal draws (scaled here, in
+    place) and its ``state`` an [S, B, N] block added to u at internal step i, already scaled to
+    ``κsξ_i``.
 
     With ``input_weight`` the drive ``x_t Uᵀ + b`` is folded into the recurrent GEMM: row i of
     ``Ha`` is ``[h_i, x_{t(i+1)}, 1]`` and the GEMM weight ``[W_eff, U, b]``, so the drive is never
@@ -261,9 +319,11 @@ def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, win
     None. With ``ext`` (:func:`_native.for_call`) the loop runs compiled.
     """
     if ext is not None:
-        return _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise,
-                                 noise_std, window, input_weight, input_bias, state_noise,
-                                 for_backward, preactivations)
+        return _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, window,
+                                 input_weight, input_bias, for_backward, preactivations)
+    state_noise = None if noise is None else noise.state
+    noise_std = 0.0 if noise is None else noise.rate_std
+    noise = None if noise is None else noise.rate
     B, T, D = drive.shape
     N = W_eff.shape[0]
     k, S = substeps, T * substeps
@@ -366,15 +426,14 @@ def _unit_stride(x):
     return x if x is None or x.stride(-1) == 1 else x.contiguous()
 
 
-def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, noise_std,
-                      window, input_weight, input_bias, state_noise, for_backward, preactivations):
+def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, window,
+                      input_weight, input_bias, for_backward, preactivations):
     """:func:`_forward` with the loop in ``_loop.cpp`` (same arguments and results).
 
     The loop writes the task-step rates (and pre-activations) straight into ``[B, T, N]`` outputs
     and fills the input columns of the GEMM rows ``[h, x, 1]`` itself; without ``for_backward``
     those rows live in a ring of two instead of ``[T + 1, B, K]``, and the drive is never formed,
-    sub-steps or not. The rate noise block holds standard normal draws; their scaling is fused
-    into the loop.
+    sub-steps or not. Noise is drawn in the loop under ``noise.key``.
     """
     B, T, D = drive.shape
     N = W_eff.shape[0]
@@ -392,14 +451,19 @@ def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, 
         columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
         Wa, drive_steps, inputs = torch.cat(columns, dim=1), None, drive
     Wa_t = (Wa * (gain if scalar else gain[:, None])).t().contiguous()
-    separate_g = tanh_family or noise is not None
+    separate_g = tanh_family or (noise is not None and noise.has_rate)
     G = drive.new_empty((S + 1, B, N)) if for_backward and separate_g else None
     rates = drive.new_empty((B, T, N))
     preacts = drive.new_empty((B, T, N)) if preactivations else None
     u = torch.mul(a0.expand(B, N), kappa).contiguous()
     keep, first, last = _window_args(window, N, drive)
-    ext.forward_loop(u, Wa_t, Ha, inputs, G, noise, float(noise_std), drive_steps, state_noise,
-                     rates, preacts, _unit_vector(gain, N, drive),
+    key, rate_std, state_scale = 0, 0.0, None
+    if noise is not None:
+        key, rate_std = noise.key, float(noise.rate_std)
+        if noise.state_std > 0:
+            state_scale = _unit_vector(gain, N, drive) * noise.state_std  # κsσ per unit
+    ext.forward_loop(u, Wa_t, Ha, inputs, G, key, rate_std, state_scale, drive_steps, rates,
+                     preacts, _unit_vector(gain, N, drive),
                      None if scalar else leak.contiguous(), float(leak) if scalar else 1.0, keep,
                      first, last, _native.ACTIVATIONS[activation], k, kappa)
     return rates, Ha, G, preacts
@@ -420,10 +484,9 @@ class _RateDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
-                noise, noise_std, window, state_noise, ext):
-        rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                   noise_std, window, input_weight, input_bias, state_noise,
-                                   for_backward=True, ext=ext)
+                noise, window, ext):
+        rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
+                                   input_weight, input_bias, for_backward=True, ext=ext)
         ctx.save_for_backward(W_eff, Ha, G, input_weight)
         ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
         ctx.ext = ext
@@ -486,7 +549,7 @@ class _RateDynamics(torch.autograd.Function):
         """The gradients of the inputs of :meth:`forward` from ``P`` (see the class) and, if not
         given, ``grad_Wa``."""
         k = ctx.substeps
-        grads = [None] * 13
+        grads = [None] * 11
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
             if grad_Wa is None:
                 grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
@@ -530,6 +593,25 @@ def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, s
                       _native.ACTIVATIONS[activation], substeps, stop, Ha, grad_Wa)
 
 
+def _draw_noise(noise_std, state_noise_std, generator, S, B, N, step, activation, drive, ext):
+    """The :class:`_Noise` of a call (None without noise): a key for the compiled loop, or
+    ``torch.randn`` blocks in reusable workspaces for the PyTorch loop."""
+    if not (noise_std > 0 or state_noise_std > 0):
+        return None
+    if ext is not None:
+        return _Noise(noise_std, state_noise_std, key=_noise_key(generator))
+    noise = _Noise(noise_std, state_noise_std)
+    if noise_std > 0:
+        noise.rate = torch.randn((S, B, N), generator=generator,
+                                 out=_workspace(1, (S, B, N), drive))
+    if state_noise_std > 0:
+        noise.state = torch.randn((S, B, N), generator=generator,
+                                  out=_workspace(3, (S, B, N), drive))
+        kappa = 2.0 if activation in _TANH_FAMILY else 1.0
+        noise.state.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
+    return noise
+
+
 def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
               W_mask=None, noise_std=0.0, state_noise_std=0.0, generator=None, silence=None,
               substeps=1, return_preactivations=False):
@@ -563,8 +645,10 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
         ``a ← a + α(−a + W_eff f(a) + drive_t + ξ)``: Euler scales it by α and the rates see it
         low-pass filtered (the Cueva et al. 2020 noise).
     generator : torch.Generator, optional
-        Source of the noise (drawn as one ``[steps, batch, units]`` block per kind, rate noise
-        first); pass one for reproducible noise.
+        Source of the noise; pass one for reproducible noise. The compiled loop takes one 64-bit
+        key from it and draws every normal in the loop from a counter-based generator
+        (:func:`normal_block` gives the same numbers); the PyTorch loop draws ``torch.randn``
+        blocks ``[steps, batch, units]`` from it, rate noise first.
     silence : hdbench.system.Silence, optional
         Units whose rates are forced to 0 over a window of task steps.
     substeps : int
@@ -597,21 +681,14 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
     step = float(step) if step.dim() == 0 else step
     W_eff = W * W_mask if W_mask is not None else W
     window = _silenced_steps(silence, T, substeps, N, drive.device)
-    S = T * substeps
-    noise = state_noise = None
-    if noise_std > 0:
-        noise = torch.randn((S, B, N), generator=generator, out=_workspace(1, (S, B, N), drive))
-    if state_noise_std > 0:
-        state_noise = torch.randn((S, B, N), generator=generator,
-                                  out=_workspace(3, (S, B, N), drive))
-        kappa = 2.0 if activation in _TANH_FAMILY else 1.0
-        state_noise.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
     ext = _native.for_call(activation, drive)
+    noise = _draw_noise(noise_std, state_noise_std, generator, T * substeps, B, N, step,
+                        activation, drive, ext)
     if needs_grad:
         return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
-                                   substeps, noise, noise_std, window, state_noise, ext)
+                                   substeps, noise, window, ext)
     with torch.no_grad():
-        rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                      noise_std, window, input_weight, input_bias, state_noise,
+        rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
+                                      input_weight, input_bias,
                                       preactivations=return_preactivations, ext=ext)
     return (rates, preacts) if return_preactivations else rates
