@@ -111,15 +111,14 @@ class _TrainingUpdate:
 
     def __call__(self):
         from hdbench.task import TRAIN_STREAM, make_trials, seed_for
-        from hdbench.training.losses import masked_mse, rate_penalty
+        from hdbench.training.losses import masked_mse
 
         trainer, config, model = self.trainer, self.config, self.model
         model.train()
         x, y, m = trainer._tensors(make_trials(config.task, config.batch_size,
                                                seed_for(TRAIN_STREAM, config.seed, self.update)))
-        outputs, rates = model(x, noise_std=config.noise_std,
-                               generator=trainer._noise_generator(config, self.update))
-        mse, activity = masked_mse(outputs, y, m), rate_penalty(rates)
+        outputs, _, activity = trainer._training_forward(model, x, config, self.update)
+        mse = masked_mse(outputs, y, m)
         loss = mse + config.rate_penalty * activity
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

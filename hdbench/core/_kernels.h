@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <cstring>
 #include <vector>
 
@@ -254,16 +255,16 @@ HD_INLINE void box_muller_(uint32_t a, uint32_t b, float& z0, float& z1) {
   z1 = r * ((q & 2u) ? -y : y);
 }
 
+// Counters q0..Q−1 of fill_normals (word w of counter q is normal w Q + q).
 template <typename T>
-HD_INLINE void fill_normals_impl(uint64_t key, uint32_t stream, uint32_t step, int64_t count,
-                                 T* __restrict__ out) {
-  const int64_t Q = (count + 3) / 4;
+HD_INLINE void fill_normals_impl(uint64_t key, uint32_t stream, uint32_t step, int64_t Q,
+                                 int64_t q0, T* __restrict__ out) {
   const uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
   T* __restrict__ o0 = out;
   T* __restrict__ o1 = out + Q;
   T* __restrict__ o2 = out + 2 * Q;
   T* __restrict__ o3 = out + 3 * Q;
-  for (int64_t q = 0; q < Q; ++q) {
+  for (int64_t q = q0; q < Q; ++q) {
     uint32_t c0 = uint32_t(q), c1 = uint32_t(uint64_t(q) >> 32), c2 = step, c3 = stream;
     philox4x32_10(c0, c1, c2, c3, k0, k1);
     float z0, z1, z2, z3;
@@ -277,11 +278,67 @@ HD_INLINE void fill_normals_impl(uint64_t key, uint32_t stream, uint32_t step, i
 }
 
 // Standard normals of (key, stream, step) into out[0, 4Q), Q = ceil(count / 4): normal w Q + q
-// is word w of counter q (positions from count on are padding). Defined in _loop.cpp.
+// is word w of counter q (positions from count on are padding). Defined in _loop.cpp; the
+// AVX-512 version below gives the same numbers (same operations, no contraction).
 void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, float* out);
 void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, double* out);
 
 inline int64_t padded_normals(int64_t count) { return 4 * ((count + 3) / 4); }
+
+// ------------------------------------------------------------------- readout gradients
+
+// The gradient e of the rates of one task step when they feed a readout y = h Vᵀ and the penalty
+// mean(h²) (dynamics.integrate_readout, gated.gated_readout): e = dense + c h + Σ_k gout_k V_k, with
+// c = 2 dL/dmean / numel; dV_k += gout_k h on the way. Each row's sums run in a fixed order.
+template <typename T>
+struct ComposeArgs {
+  int64_t B, N, O;
+  const T* dense;  // [B, N] rows (ld_dense) or null
+  int64_t ld_dense;
+  const T* h;  // rows with ld_h
+  int64_t ld_h;
+  const T* gout;  // [B, O] rows (ld_gout) or null
+  int64_t ld_gout;
+  const T* V;  // [O, N]
+  T* dV;  // [O, N] or null
+  T c;
+  T* e;  // [B, N]
+};
+
+template <typename T>
+HD_INLINE void compose_rows(const ComposeArgs<T>& a) {
+  const int64_t N = a.N;
+  for (int64_t b = 0; b < a.B; ++b) {
+    T* __restrict__ e = a.e + b * N;
+    const T* __restrict__ h = a.h + b * a.ld_h;
+    const T c = a.c;
+    if (a.dense) {
+      const T* __restrict__ dense = a.dense + b * a.ld_dense;
+#pragma GCC ivdep
+      for (int64_t j = 0; j < N; ++j) e[j] = dense[j] + c * h[j];
+    } else {
+#pragma GCC ivdep
+      for (int64_t j = 0; j < N; ++j) e[j] = c * h[j];
+    }
+    if (!a.gout) continue;
+    for (int64_t k = 0; k < a.O; ++k) {
+      const T gk = a.gout[b * a.ld_gout + k];
+      const T* __restrict__ v = a.V + k * N;
+#pragma GCC ivdep
+      for (int64_t j = 0; j < N; ++j) e[j] = e[j] + gk * v[j];
+      if (a.dV) {
+        T* __restrict__ dv = a.dV + k * N;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < N; ++j) dv[j] = dv[j] + gk * h[j];
+      }
+    }
+  }
+}
+
+// Defined in _loop.cpp.
+void compose_pass(const ComposeArgs<float>& a);
+void compose_pass(const ComposeArgs<double>& a);
+
 
 // ---------------------------------------------------------------------------------- BLAS
 
@@ -393,6 +450,109 @@ void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, i
   }
 }
 
+// 16 counters at once: fill_normals_impl with vpmuludq for Philox's 32 x 32 -> 64 products
+// (the auto-vectorised loop uses the slower 64-bit vpmullq). Same operations in the same order
+// as the scalar code, hence the same numbers.
+HD_INLINE void mulhilo_avx512(__m512i x, __m512i m, __m512i& hi, __m512i& lo) {
+  const __m512i even = _mm512_mul_epu32(x, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+HD_INLINE __m512 poly_avx512(__m512 x, std::initializer_list<float> coefs) {
+  auto it = coefs.begin();
+  __m512 p = _mm512_set1_ps(*it++);
+  for (; it != coefs.end(); ++it) p = _mm512_add_ps(_mm512_mul_ps(p, x), _mm512_set1_ps(*it));
+  return p;
+}
+
+HD_INLINE void box_muller_avx512(__m512i a, __m512i b, __m512& z0, __m512& z1) {
+  const __m512 v = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(a, 9)),
+                                 _mm512_set1_ps(0.5f));
+  const __m512i bits = _mm512_sub_epi32(_mm512_castps_si512(v), _mm512_set1_epi32(0x3F3504F3));
+  const __m512i e = _mm512_srai_epi32(bits, 23);
+  const __m512 m = _mm512_castsi512_ps(_mm512_add_epi32(
+      _mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F3504F3)));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 t = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+  const __m512 t2 = _mm512_mul_ps(t, t);
+  const __m512 p = poly_avx512(t2, {1.0f / 11, 1.0f / 9, 1.0f / 7, 1.0f / 5, 1.0f / 3, 1.0f});
+  const __m512 log_m = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f), t), p);
+  const __m512 ln_v = _mm512_add_ps(
+      _mm512_mul_ps(_mm512_cvtepi32_ps(e), _mm512_set1_ps(0.693147180559945f)), log_m);
+  const __m512 r2 = _mm512_mul_ps(
+      _mm512_set1_ps(-2.0f),
+      _mm512_sub_ps(ln_v, _mm512_mul_ps(_mm512_set1_ps(23.0f), _mm512_set1_ps(0.693147180559945f))));
+  const __m512 r = _mm512_mul_ps(_mm512_sqrt_ps(_mm512_max_ps(r2, _mm512_setzero_ps())),
+                                 _mm512_set1_ps(0.70710678118654752f));
+  const __m512i k = _mm512_srli_epi32(b, 8);
+  const __m512i q = _mm512_srli_epi32(k, 22);
+  const __m512 alpha = _mm512_sub_ps(
+      _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(_mm512_and_si512(k, _mm512_set1_epi32(0x3FFFFF))),
+                                  _mm512_set1_ps(0.5f)),
+                    _mm512_set1_ps(1.5707963267948966f / 4194304.0f)),
+      _mm512_set1_ps(0.78539816339744831f));
+  const __m512 a2 = _mm512_mul_ps(alpha, alpha);
+  const __m512 s = _mm512_mul_ps(
+      poly_avx512(a2, {-1.0f / 39916800, 1.0f / 362880, -1.0f / 5040, 1.0f / 120, -1.0f / 6, 1.0f}),
+      alpha);
+  const __m512 c = poly_avx512(a2, {-1.0f / 3628800, 1.0f / 40320, -1.0f / 720, 1.0f / 24, -0.5f,
+                                    1.0f});
+  const __m512 C = _mm512_sub_ps(c, s), S = _mm512_add_ps(c, s);
+  const __mmask16 odd = _mm512_test_epi32_mask(q, _mm512_set1_epi32(1));
+  const __mmask16 half = _mm512_test_epi32_mask(q, _mm512_set1_epi32(2));
+  const __m512 negS = _mm512_sub_ps(_mm512_setzero_ps(), S);
+  const __m512 x = _mm512_mask_blend_ps(odd, C, negS);
+  const __m512 y = _mm512_mask_blend_ps(odd, S, C);
+  const __m512 zero = _mm512_setzero_ps();
+  z0 = _mm512_mul_ps(r, _mm512_mask_blend_ps(half, x, _mm512_sub_ps(zero, x)));
+  z1 = _mm512_mul_ps(r, _mm512_mask_blend_ps(half, y, _mm512_sub_ps(zero, y)));
+}
+
+// Blocks of 16 counters from q0 on (Q − q0 >= 16); returns the first counter not done.
+template <typename T>
+int64_t fill_normals_avx512(uint64_t key, uint32_t stream, uint32_t step, int64_t Q, T* out) {
+  const __m512i M0 = _mm512_set1_epi32(int32_t(0xD2511F53u));
+  const __m512i M1 = _mm512_set1_epi32(int32_t(0xCD9E8D57u));
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int64_t q = 0;
+  for (; q + 16 <= Q; q += 16) {
+    __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32(int32_t(uint32_t(q))), lanes);
+    __m512i c1 = _mm512_set1_epi32(int32_t(uint32_t(uint64_t(q) >> 32)));
+    __m512i c2 = _mm512_set1_epi32(int32_t(step));
+    __m512i c3 = _mm512_set1_epi32(int32_t(stream));
+    uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulhilo_avx512(c0, M0, hi0, lo0);
+      mulhilo_avx512(c2, M1, hi1, lo1);
+      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(int32_t(k0)));
+      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(int32_t(k1)));
+      c1 = lo1;
+      c3 = lo0;
+      c0 = n0;
+      c2 = n2;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    __m512 z[4];
+    box_muller_avx512(c0, c1, z[0], z[1]);
+    box_muller_avx512(c2, c3, z[2], z[3]);
+    for (int w = 0; w < 4; ++w) {
+      T* o = out + w * Q + q;
+      if constexpr (sizeof(T) == 4) {
+        _mm512_storeu_ps(reinterpret_cast<float*>(o), z[w]);
+      } else {
+        _mm512_storeu_pd(reinterpret_cast<double*>(o), _mm512_cvtps_pd(_mm512_castps512_ps256(z[w])));
+        _mm512_storeu_pd(reinterpret_cast<double*>(o) + 8,
+                         _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z[w]), 1))));
+      }
+    }
+  }
+  return q;
+}
+
 #pragma GCC pop_options
 #endif
 
@@ -405,8 +565,9 @@ inline bool avx512_available() {
 #endif
 }
 
-// Which kernel runs the products of float32 loops: 0 = BLAS (or ATen), 1 = the AVX-512 kernel
-// where it applies (the default where the CPU has AVX-512). Settable for comparisons and tests.
+// 1 = the hand-written AVX-512 kernels (float32 products, normals) where they apply, the default
+// where the CPU has AVX-512; 0 = BLAS (or ATen) products and the portable normals. Settable for
+// comparisons and tests.
 inline int64_t& kernel_choice() {
   static int64_t choice = avx512_available() ? 1 : 0;
   return choice;

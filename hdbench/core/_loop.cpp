@@ -23,13 +23,34 @@
 
 namespace hdk {
 
-HD_CLONES void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count,
-                            float* out) {
-  fill_normals_impl<float>(key, stream, step, count, out);
+namespace {
+HD_CLONES void fill_normals_portable(uint64_t key, uint32_t stream, uint32_t step, int64_t Q,
+                                     int64_t q0, float* out) {
+  fill_normals_impl<float>(key, stream, step, Q, q0, out);
 }
-HD_CLONES void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count,
-                            double* out) {
-  fill_normals_impl<double>(key, stream, step, count, out);
+HD_CLONES void fill_normals_portable(uint64_t key, uint32_t stream, uint32_t step, int64_t Q,
+                                     int64_t q0, double* out) {
+  fill_normals_impl<double>(key, stream, step, Q, q0, out);
+}
+
+template <typename T>
+void fill_normals_any(uint64_t key, uint32_t stream, uint32_t step, int64_t count, T* out) {
+  const int64_t Q = (count + 3) / 4;
+  int64_t q0 = 0;
+#if HD_AVX512
+  if (kernel_choice() == 1) q0 = fill_normals_avx512<T>(key, stream, step, Q, out);
+#endif
+  if (q0 < Q) fill_normals_portable(key, stream, step, Q, q0, out);
+}
+}  // namespace
+
+void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, float* out) {
+  fill_normals_any<float>(key, stream, step, count, out);
+}
+HD_CLONES void compose_pass(const ComposeArgs<float>& a) { compose_rows<float>(a); }
+HD_CLONES void compose_pass(const ComposeArgs<double>& a) { compose_rows<double>(a); }
+void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, double* out) {
+  fill_normals_any<double>(key, stream, step, count, out);
 }
 
 }  // namespace hdk
@@ -377,51 +398,85 @@ void forward_loop(at::Tensor u, at::Tensor Wa_t, at::Tensor Ha, std::optional<at
 
 // Steps i = S..stop of the BPTT (dynamics._RateDynamics): P_i from P_{i+1} (see grad_rows). P
 // holds all S + 1 rows, or is a ring of 2 (row i % 2) when only the weight gradient and P_0
-// (the initial state's, left in row 0) are wanted. With Ha, the weight gradient is accumulated on
-// the way, grad_Wa += P_iᵀ [h_{i−1}, x, 1] for i >= 1, while P_i is still in the cache.
+// (the initial state's, left in row 0) are wanted. Ha [S + 1, B, K] holds the GEMM rows
+// [h_i, x, 1]. With grad_Wa, the weight gradient is accumulated on the way,
+// grad_Wa += P_iᵀ [h_{i−1}, x, 1] for i >= 1, while P_i is still in the cache.
+// The rates' gradient of task step t is ``grad`` [T, B, N] (rows), or composed from it (or
+// nothing), the readout's ``gout`` [T, B, O] with V [O, N], and c h (see compose_rows).
 template <typename T>
-void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, const at::Tensor& grad,
-                   const at::Tensor& coef_out, const at::Tensor& coef_in, const at::Tensor& leak,
-                   int64_t first, int64_t last, int64_t act, int64_t k, int64_t stop,
-                   const std::optional<at::Tensor>& Ha, const std::optional<at::Tensor>& grad_Wa) {
-  const int64_t S1 = G.size(0), B = P.size(1), N = P.size(2);
+void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W,
+                   const std::optional<at::Tensor>& grad, const std::optional<at::Tensor>& gout,
+                   const std::optional<at::Tensor>& V, double c_h,
+                   const std::optional<at::Tensor>& dV, const at::Tensor& coef_out,
+                   const at::Tensor& coef_in, const at::Tensor& leak, int64_t first, int64_t last,
+                   int64_t act, int64_t k, int64_t stop, const at::Tensor& Ha,
+                   const std::optional<at::Tensor>& grad_Wa) {
+  const int64_t S1 = G.size(0), B = P.size(1), N = P.size(2), K = Ha.size(2);
   const bool ring = P.size(0) < S1;
   TORCH_CHECK(P.is_contiguous() && W.is_contiguous(), "P and W must be contiguous");
   TORCH_CHECK(ring ? P.size(0) == 2 : P.size(0) == S1, "P must have 2 or S + 1 rows");
   TORCH_CHECK(G.size(1) == B, "G must be [S + 1, B, N]");
   check_rows(G, "G", N);
-  check_rows(grad, "grad", N);
+  if (grad) check_rows(*grad, "grad", N);
   TORCH_CHECK(coef_out.is_contiguous() && coef_in.is_contiguous() && leak.is_contiguous(),
               "coef and leak must be contiguous");
-  TORCH_CHECK(Ha.has_value() == grad_Wa.has_value(), "Ha and grad_Wa go together");
-  int64_t K = 0;
-  if (Ha) {
-    K = Ha->size(2);
-    TORCH_CHECK(Ha->is_contiguous() && Ha->size(0) == S1 && Ha->size(1) == B, "bad Ha");
+  TORCH_CHECK(Ha.is_contiguous() && Ha.size(0) == S1 && Ha.size(1) == B && K >= N, "bad Ha");
+  if (grad_Wa)
     TORCH_CHECK(grad_Wa->is_contiguous() && grad_Wa->size(0) == N && grad_Wa->size(1) == K,
                 "grad_Wa must be [N, K]");
+  const bool readout = gout.has_value();
+  const bool compose = readout || c_h != 0.0;
+  int64_t O = 0;
+  if (readout) {
+    TORCH_CHECK(V && V->is_contiguous() && V->size(1) == N, "gout needs V [O, N]");
+    O = V->size(0);
+    check_rows(*gout, "gout", O);
+    if (dV) TORCH_CHECK(dV->is_contiguous() && dV->sizes() == V->sizes(), "dV must be like V");
   }
   at::Tensor gh = at::empty({B, N}, P.options());
+  at::Tensor e_buf = compose ? at::empty({B, N}, P.options()) : at::Tensor();
   GradArgs<T> a{};
   a.B = B;
   a.N = N;
   a.ld_G = G.stride(1);
   a.gh = gh.const_data_ptr<T>();
-  a.ld_e = grad.stride(1);
   a.leak = leak.const_data_ptr<T>();
+  ComposeArgs<T> c{};
+  c.B = B;
+  c.N = N;
+  c.O = O;
+  c.ld_h = K;
+  c.V = readout ? V->const_data_ptr<T>() : nullptr;
+  c.dV = readout && dV ? dV->mutable_data_ptr<T>() : nullptr;
+  c.c = static_cast<T>(c_h);
+  c.e = compose ? e_buf.mutable_data_ptr<T>() : nullptr;
   T* const P_p = P.mutable_data_ptr<T>();
   T* const gh_p = gh.mutable_data_ptr<T>();
   const T* const G_p = G.const_data_ptr<T>();
-  const T* const grad_p = grad.const_data_ptr<T>();
+  const T* const Ha_p = Ha.const_data_ptr<T>();
   const T* const W_p = W.const_data_ptr<T>();
   auto row = [&](int64_t i) { return ring ? i % 2 : i; };
   for (int64_t i = S1 - 1; i >= stop; --i) {
-    const bool has_e = i > 0 && i % k == 0;
-    a.e = has_e ? grad_p + (i / k - 1) * grad.stride(0) : nullptr;
+    const bool task_step = i > 0 && i % k == 0;
+    const T* dense = grad && task_step ? grad->const_data_ptr<T>() + (i / k - 1) * grad->stride(0)
+                                       : nullptr;
+    if (dense) prefetch_rows<false>(dense, B, grad->stride(1), N);
+    if (compose && task_step) {
+      c.dense = dense;
+      c.ld_dense = grad ? grad->stride(1) : 0;
+      c.h = Ha_p + i * B * K;
+      c.gout = readout ? gout->const_data_ptr<T>() + (i / k - 1) * gout->stride(0) : nullptr;
+      c.ld_gout = readout ? gout->stride(1) : 0;
+      compose_pass(c);
+      a.e = c.e;
+      a.ld_e = N;
+    } else {
+      a.e = dense;
+      a.ld_e = grad ? grad->stride(1) : 0;
+    }
     a.G = G_p + i * G.stride(0);
     a.coef = (first <= i && i <= last ? coef_in : coef_out).const_data_ptr<T>();
     a.p = P_p + row(i) * B * N;
-    if (a.e) prefetch_rows<false>(a.e, B, a.ld_e, N);
     if (i < S1 - 1) {
       a.pn = P_p + row(i + 1) * B * N;
       product<T>(B, N, N, a.pn, N, 1, W_p, N, T(0), gh_p, N);
@@ -429,24 +484,25 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, cons
       a.pn = nullptr;
     }
     grad_pass(a, act);
-    if (Ha && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
-      product<T>(N, K, B, a.p, 1, N, Ha->const_data_ptr<T>() + (i - 1) * B * K, K, T(1),
+    if (grad_Wa && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
+      product<T>(N, K, B, a.p, 1, N, Ha_p + (i - 1) * B * K, K, T(1),
                  grad_Wa->mutable_data_ptr<T>(), K);
     }
   }
 }
 
-void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, at::Tensor grad, at::Tensor coef_out,
-                   at::Tensor coef_in, at::Tensor leak, int64_t first, int64_t last, int64_t act,
-                   int64_t substeps, int64_t stop, std::optional<at::Tensor> Ha,
-                   std::optional<at::Tensor> grad_Wa) {
+void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, std::optional<at::Tensor> grad,
+                   std::optional<at::Tensor> gout, std::optional<at::Tensor> V, double c_h,
+                   std::optional<at::Tensor> dV, at::Tensor coef_out, at::Tensor coef_in,
+                   at::Tensor leak, int64_t first, int64_t last, int64_t act, int64_t substeps,
+                   int64_t stop, at::Tensor Ha, std::optional<at::Tensor> grad_Wa) {
   TORCH_CHECK(P.device().is_cpu(), "the compiled loop runs on the CPU only");
   if (P.scalar_type() == at::kFloat) {
-    backward_impl<float>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps, stop,
-                         Ha, grad_Wa);
+    backward_impl<float>(P, G, W, grad, gout, V, c_h, dV, coef_out, coef_in, leak, first, last,
+                         act, substeps, stop, Ha, grad_Wa);
   } else if (P.scalar_type() == at::kDouble) {
-    backward_impl<double>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps,
-                          stop, Ha, grad_Wa);
+    backward_impl<double>(P, G, W, grad, gout, V, c_h, dV, coef_out, coef_in, leak, first, last,
+                          act, substeps, stop, Ha, grad_Wa);
   } else {
     TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
   }

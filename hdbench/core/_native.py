@@ -1,4 +1,4 @@
-"""The compiled per-step loops (``_loop.cpp``, ``_kernels.h``): built on first use, cached, optional.
+"""The compiled loops (``_loop.cpp``, ``_gated.cpp``, ``_kernels.h``): built on first use, optional.
 
 :func:`ops` returns the loaded operators (``torch.ops.hdbench_core``) or None, in which case
 :mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``):
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-SOURCES = [Path(__file__).with_name(name) for name in ("_loop.cpp",)]
+SOURCES = [Path(__file__).with_name(name) for name in ("_loop.cpp", "_gated.cpp")]
 NAME = "hdbench_core_loop"
 # -O3 without -march: the elementwise passes are cloned per ISA inside the source. No fast-math:
 # -ffp-contract=off keeps clones bit-identical; -fno-trapping-math lets selects vectorise (as

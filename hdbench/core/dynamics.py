@@ -29,6 +29,7 @@ import threading
 import torch
 
 from hdbench.core import _native
+from hdbench.core.readout import mean_square, readout
 from hdbench.errors import HdbenchError
 
 
@@ -479,29 +480,47 @@ class _RateDynamics(torch.autograd.Function):
 
     The backward keeps ``P_i = s · dL/da_i`` (for i >= 1 the gradient with respect to the drive
     of internal step i): ``P_i = s f'(a_i) keep_i (dL/dh_i + P_{i+1} W) + (1 − s) P_{i+1}``, and
-    forms ``dL/d[W, U, b] = Σ_i P_iᵀ [h_{i−1}, x_{t(i)}, 1]`` as one GEMM at the end.
+    forms ``dL/d[W, U, b] = Σ_i P_iᵀ [h_{i−1}, x_{t(i)}, 1]`` inside the loop (small networks)
+    or as one GEMM at the end.
+
+    With a readout ``V`` (compiled loop only) it returns ``(rates, outputs = rates Vᵀ,
+    mean(rates²))``, and the backward forms dL/dh of every step inside the loop from the
+    outputs' gradient, the penalty's and any other gradient of the rates
+    (:func:`integrate_readout`).
     """
 
     @staticmethod
-    def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
+    def forward(ctx, drive, W_eff, a0, input_weight, input_bias, V, step, activation, substeps,
                 noise, window, ext):
         rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
                                    input_weight, input_bias, for_backward=True, ext=ext)
-        ctx.save_for_backward(W_eff, Ha, G, input_weight)
         ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
         ctx.ext = ext
         ctx.a0_is_shared = a0.dim() == 1
-        return rates
+        if V is None:
+            ctx.save_for_backward(W_eff, Ha, G, input_weight, None)
+            return rates
+        flat = rates.view(-1, rates.shape[-1])
+        outputs = (flat @ V.t()).view(*rates.shape[:-1], V.shape[0])
+        mean_square = torch.dot(flat.view(-1), flat.view(-1)) / flat.numel()
+        ctx.save_for_backward(W_eff, Ha, G, input_weight, V)
+        ctx.set_materialize_grads(False)
+        return rates, outputs, mean_square
 
     @staticmethod
-    def backward(ctx, grad_rates):
-        W_eff, Ha, G, input_weight = ctx.saved_tensors
+    def backward(ctx, grad_rates, grad_outputs=None, grad_mean_square=None):
+        W_eff, Ha, G, input_weight, V = ctx.saved_tensors
         step, k, window = ctx.step, ctx.substeps, ctx.window
         S1, B, K = Ha.shape
         N = W_eff.shape[0]
         H = Ha[..., :N]
         scalar = not isinstance(step, torch.Tensor)
         leak = 1.0 - step
+        c_h = 0.0 if grad_mean_square is None else \
+            2.0 * float(grad_mean_square) / (B * (S1 - 1) // k * N)
+        grad_V = None
+        if grad_rates is None and grad_outputs is None and c_h == 0.0:
+            return (None,) * 12
         # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
         dense_grad = input_weight is None and ctx.needs_input_grad[0]
         if ctx.ext is not None:
@@ -514,10 +533,14 @@ class _RateDynamics(torch.autograd.Function):
             whole = ctx.needs_input_grad[0] or (weights and not fused)
             shape = (S1 if whole else 2, B, N)
             P = Ha.new_empty(shape) if dense_grad else _workspace(2, shape, Ha)
+            if grad_outputs is not None and ctx.needs_input_grad[5]:
+                grad_V = V.new_zeros(V.shape)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
                                ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
-                               Ha if fused else None, grad_Wa)
-            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa)
+                               Ha, grad_Wa if fused else None, grad_outputs, V, c_h, grad_V)
+            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa,
+                                            grad_V)
+        # the readout (V) is only folded in on the compiled path (integrate_readout)
         slope = _slope(ctx.activation, H if G is None else G, step,
                        _workspace(0, (S1, B, N), Ha))
         if window is not None:
@@ -545,11 +568,11 @@ class _RateDynamics(torch.autograd.Function):
         return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
 
     @staticmethod
-    def _gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa=None):
+    def _gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa=None, grad_V=None):
         """The gradients of the inputs of :meth:`forward` from ``P`` (see the class) and, if not
         given, ``grad_Wa``."""
         k = ctx.substeps
-        grads = [None] * 11
+        grads = [None] * 12
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
             if grad_Wa is None:
                 grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
@@ -567,17 +590,20 @@ class _RateDynamics(torch.autograd.Function):
             if input_weight is not None:
                 grad_drive = grad_drive @ input_weight
             grads[0] = grad_drive.transpose(0, 1)
+        grads[5] = grad_V
         return tuple(grads)
 
 
 def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop,
-                       Ha=None, grad_Wa=None):
+                       Ha, grad_Wa=None, grad_outputs=None, V=None, c_h=0.0, grad_V=None):
     """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]`` (or a
-    ring of 2 rows) and, with ``Ha``, accumulates the weight gradient into ``grad_Wa``.
+    ring of 2 rows) and, with ``grad_Wa``, accumulates the weight gradient into it.
 
     The slope ``s f'(a)`` is formed inside the loop from ``G`` (g(κa) per internal step, or the
     rates where they equal it): coef is 4s for the tanh family, s otherwise, and 0 for units
-    silenced at a step.
+    silenced at a step. The rates' gradient is ``grad_rates`` (or None) plus, with ``V``,
+    ``grad_outputs V + c_h · rates``, formed per step in the loop (``grad_V`` accumulates
+    ``grad_outputsᵀ rates``).
     """
     N = P.shape[2]
     coef = 4.0 * step if activation in _TANH_FAMILY else step
@@ -588,7 +614,10 @@ def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, s
         coef_in.index_fill_(0, window[0], 0.0)
     # grad_rates is read in place, [B, T, N] or not: its scattered rows (prefetched) cost about
     # what a transposing copy (cf. _by_step) would, without the copy's 20 MB at the Cueva shape
-    ext.backward_loop(P, G, W_eff.contiguous(), _unit_stride(grad_rates).transpose(0, 1), coef_out,
+    rows = None if grad_rates is None else _unit_stride(grad_rates).transpose(0, 1)
+    outputs = None if grad_outputs is None else _unit_stride(grad_outputs).transpose(0, 1)
+    ext.backward_loop(P, G, W_eff.contiguous(), rows, outputs,
+                      None if V is None else V.contiguous(), float(c_h), grad_V, coef_out,
                       coef_in, _unit_vector(1.0 - step, N, P), first, last,
                       _native.ACTIVATIONS[activation], substeps, stop, Ha, grad_Wa)
 
@@ -685,10 +714,57 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
     noise = _draw_noise(noise_std, state_noise_std, generator, T * substeps, B, N, step,
                         activation, drive, ext)
     if needs_grad:
-        return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
-                                   substeps, noise, window, ext)
+        return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, None, step,
+                                   activation, substeps, noise, window, ext)
     with torch.no_grad():
         rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
                                       input_weight, input_bias,
                                       preactivations=return_preactivations, ext=ext)
     return (rates, preacts) if return_preactivations else rates
+
+
+def integrate_readout(drive, W, a0, alpha, V, **options):
+    """:func:`integrate` followed by a linear readout and the rate penalty, for training.
+
+    Returns ``(rates, outputs, mean_square)``: ``outputs = rates @ V.T`` ``[batch, time, out]``
+    and ``mean_square = mean(rates²)`` (the metabolic cost of Cueva et al.), all differentiable.
+    On the compiled path the backward forms the rates' gradient from the gradients of the
+    outputs, of the penalty and of the rates themselves (e.g. an activity loss) inside the BPTT
+    loop, one step at a time: the [batch, time, units] gradient tensors of a separate readout and
+    penalty (and their sum) are never formed. Same ``options`` as :func:`integrate` except
+    ``return_preactivations``.
+    """
+    if options.get("return_preactivations"):
+        raise HdbenchError("integrate_readout does not return pre-activations")
+    if V.dim() != 2 or V.shape[1] != W.shape[0] or V.dtype != drive.dtype \
+            or V.device != drive.device:
+        raise HdbenchError(f"V must be [outputs, {W.shape[0]}] with drive's dtype and device; "
+                           f"got {tuple(V.shape)} {V.dtype} on {V.device}")
+    activation = options.get("activation", "retanh")
+    tensors = (drive, W, a0, V, options.get("input_weight"), options.get("input_bias"))
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+    ext = _native.for_call(activation, drive) if activation in ACTIVATIONS else None
+    if not needs_grad or ext is None:
+        rates = integrate(drive, W, a0, alpha, **options)
+        return rates, readout(rates, V), mean_square(rates)
+    activation_fn(activation)
+    input_weight, input_bias = options.get("input_weight"), options.get("input_bias")
+    substeps = options.get("substeps", 1)
+    noise_std = options.get("noise_std", 0.0)
+    state_noise_std = options.get("state_noise_std", 0.0)
+    B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    _check_noise(noise_std, state_noise_std)
+    unknown = set(options) - {"input_weight", "input_bias", "activation", "W_mask", "noise_std",
+                              "state_noise_std", "generator", "silence", "substeps"}
+    if unknown:
+        raise HdbenchError(f"unknown options of integrate_readout: {', '.join(sorted(unknown))}")
+    step = _step_size(alpha, substeps, N, drive)
+    step = float(step) if step.dim() == 0 else step
+    W_mask = options.get("W_mask")
+    W_eff = W * W_mask if W_mask is not None else W
+    window = _silenced_steps(options.get("silence"), T, substeps, N, drive.device)
+    noise = _draw_noise(noise_std, state_noise_std, options.get("generator"), T * substeps, B, N,
+                        step, activation, drive, ext)
+    return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, V, step, activation,
+                               substeps, noise, window, ext)
