@@ -289,8 +289,8 @@ void gated_forward(int64_t kind, at::Tensor X, at::Tensor Wh, at::Tensor Wi, at:
 
 // Steps t = T..1 of the BPTT, on what gated_forward kept (Hx and C whole, cache). The rates'
 // gradient of step t is grad [T, B, N] (rows) and/or composed (readout gout [T, B, O] with V,
-// c h; see compose_rows). Accumulates dWh [G N, N + 1] (= d[W_hh, b_hh]), dWi [D + 1, G N]
-// (= d[W_ih; b_ih]ᵀ) and dV; leaves dL/dh_0 in dh0 [B, N] and (LSTM) dL/dc_0 in dc0 [B, N].
+// c h; see compose_rows). Writes dWh [G N, N + 1] (= d[W_hh, b_hh]), dWi [D + 1, G N]
+// (= d[W_ih; b_ih]ᵀ) and dV (summed over steps as StepSum does); leaves dL/dh_0 in dh0 [B, N] and (LSTM) dL/dc_0 in dc0 [B, N].
 template <typename T>
 void gated_backward_impl(int64_t kind, const at::Tensor& X, const at::Tensor& W_hh,
                          const at::Tensor& Hx, const std::optional<at::Tensor>& C,
@@ -339,7 +339,9 @@ void gated_backward_impl(int64_t kind, const at::Tensor& X, const at::Tensor& W_
   cm.O = O;
   cm.ld_h = N + 1;
   cm.V = readout ? V->const_data_ptr<T>() : nullptr;
-  cm.dV = readout && dV ? dV->mutable_data_ptr<T>() : nullptr;
+  std::vector<double> dV64(readout && dV ? dV->numel() : 0, 0.0);
+  cm.dV = dV64.empty() ? nullptr : dV64.data();
+  StepSum<T> hidden(GN * (N + 1)), input(D1 * GN);
   cm.c = static_cast<T>(c_h);
   cm.e = compose ? e_buf.mutable_data_ptr<T>() : nullptr;
   GateGradArgs<T> a{};
@@ -377,16 +379,24 @@ void gated_backward_impl(int64_t kind, const at::Tensor& X, const at::Tensor& W_
     product<T>(B, N, GN, dgh_p, GN, 1, W_hh.const_data_ptr<T>(), N,
                kind == kGRU ? T(1) : T(0), carry, N);
     // d[W_hh, b_hh] += dGHᵀ [h_{t−1}, 1]
-    product<T>(GN, N + 1, B, dgh_p, 1, GN, hp, N + 1, T(1), dWh.mutable_data_ptr<T>(), N + 1);
+    product<T>(GN, N + 1, B, dgh_p, 1, GN, hp, N + 1, hidden.beta(), hidden.data(), N + 1);
+    hidden.step_done();
     // d[W_ih; b_ih]ᵀ += [x_t, 1]ᵀ dGI
     const T* x = X_p + (t - 1) * B * D1;
     if (kind == kGRU) {
-      product<T>(D1, 2 * N, B, x, 1, D1, dgh_p, GN, T(1), dWi.mutable_data_ptr<T>(), GN);
-      product<T>(D1, N, B, x, 1, D1, dgin.const_data_ptr<T>(), N, T(1),
-                 dWi.mutable_data_ptr<T>() + 2 * N, GN);
+      product<T>(D1, 2 * N, B, x, 1, D1, dgh_p, GN, input.beta(), input.data(), GN);
+      product<T>(D1, N, B, x, 1, D1, dgin.const_data_ptr<T>(), N, input.beta(),
+                 input.data() + 2 * N, GN);
     } else {
-      product<T>(D1, GN, B, x, 1, D1, dgh_p, GN, T(1), dWi.mutable_data_ptr<T>(), GN);
+      product<T>(D1, GN, B, x, 1, D1, dgh_p, GN, input.beta(), input.data(), GN);
     }
+    input.step_done();
+  }
+  hidden.write(dWh.mutable_data_ptr<T>());
+  input.write(dWi.mutable_data_ptr<T>());
+  if (!dV64.empty()) {
+    T* out = dV->mutable_data_ptr<T>();
+    for (size_t j = 0; j < dV64.size(); ++j) out[j] = static_cast<T>(dV64[j]);
   }
 }
 

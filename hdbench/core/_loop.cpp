@@ -447,7 +447,8 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W,
   c.O = O;
   c.ld_h = K;
   c.V = readout ? V->const_data_ptr<T>() : nullptr;
-  c.dV = readout && dV ? dV->mutable_data_ptr<T>() : nullptr;
+  std::vector<double> dV64(readout && dV ? dV->numel() : 0, 0.0);
+  c.dV = dV64.empty() ? nullptr : dV64.data();
   c.c = static_cast<T>(c_h);
   c.e = compose ? e_buf.mutable_data_ptr<T>() : nullptr;
   T* const P_p = P.mutable_data_ptr<T>();
@@ -455,6 +456,7 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W,
   const T* const G_p = G.const_data_ptr<T>();
   const T* const Ha_p = Ha.const_data_ptr<T>();
   const T* const W_p = W.const_data_ptr<T>();
+  StepSum<T> weights(grad_Wa ? N * K : 0);
   auto row = [&](int64_t i) { return ring ? i % 2 : i; };
   for (int64_t i = S1 - 1; i >= stop; --i) {
     const bool task_step = i > 0 && i % k == 0;
@@ -485,9 +487,15 @@ void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W,
     }
     grad_pass(a, act);
     if (grad_Wa && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
-      product<T>(N, K, B, a.p, 1, N, Ha_p + (i - 1) * B * K, K, T(1),
-                 grad_Wa->mutable_data_ptr<T>(), K);
+      product<T>(N, K, B, a.p, 1, N, Ha_p + (i - 1) * B * K, K, weights.beta(), weights.data(),
+                 K);
+      weights.step_done();
     }
+  }
+  if (grad_Wa) weights.write(grad_Wa->mutable_data_ptr<T>());
+  if (!dV64.empty()) {
+    T* out = dV->mutable_data_ptr<T>();
+    for (size_t j = 0; j < dV64.size(); ++j) out[j] = static_cast<T>(dV64[j]);
   }
 }
 

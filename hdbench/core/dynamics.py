@@ -529,12 +529,12 @@ class _RateDynamics(torch.autograd.Function):
             # drive's (or inputs') gradient, else it is a ring of 2 rows (P_0 ends in row 0).
             weights = any(ctx.needs_input_grad[i] for i in (1, 3, 4))
             fused = weights and N * K * Ha.element_size() <= _FUSED_WEIGHT_GRADIENT_BYTES
-            grad_Wa = Ha.new_zeros((N, K)) if fused else None
+            grad_Wa = Ha.new_empty((N, K)) if fused else None
             whole = ctx.needs_input_grad[0] or (weights and not fused)
             shape = (S1 if whole else 2, B, N)
             P = Ha.new_empty(shape) if dense_grad else _workspace(2, shape, Ha)
             if grad_outputs is not None and ctx.needs_input_grad[5]:
-                grad_V = V.new_zeros(V.shape)
+                grad_V = V.new_empty(V.shape)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
                                ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
                                Ha, grad_Wa if fused else None, grad_outputs, V, c_h, grad_V)

@@ -108,10 +108,10 @@ class _Gated(torch.autograd.Function):
         c_h = 0.0 if grad_mean_square is None else 2.0 * float(grad_mean_square) / (B * T * N)
         if grad_rates is None and grad_outputs is None and c_h == 0.0:
             return (None,) * 10
-        dWh, dWi = X.new_zeros((GN, N + 1)), X.new_zeros((D1, GN))
+        dWh, dWi = X.new_empty((GN, N + 1)), X.new_empty((D1, GN))
         dh0 = X.new_empty((B, N))
         dc0 = X.new_empty((B, N)) if ctx.kind == "lstm" else None
-        dV = V.new_zeros(V.shape) if V is not None and grad_outputs is not None else None
+        dV = V.new_empty(V.shape) if V is not None and grad_outputs is not None else None
         rows = None if grad_rates is None else _unit_stride(grad_rates).transpose(0, 1)
         gout = None if grad_outputs is None else _unit_stride(grad_outputs).transpose(0, 1)
         ctx.ext.gated_backward(KINDS[ctx.kind], X, W_hh.contiguous(), Hx, C, cache, rows, gout, V,
