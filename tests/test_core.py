@@ -543,13 +543,13 @@ def test_the_product_kernel_matches_torch(loop, M, N, K):
     for beta in (0.0, 1.0, 0.5):
         for a in (A, A.t().contiguous().t()):  # rows, or a transposed view
             out = C.clone() if beta else torch.full((M, N), float("nan"))
-            ext.matmul(a, B, out, beta)
+            ext.matmul(a, B, out, beta, 1)
             expected = want + beta * C.double()
             torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5 * K**0.5)
     rows = torch.empty(M, N)
-    ext.matmul(A, B, rows, 0.0)
+    ext.matmul(A, B, rows, 0.0, 1)
     one = torch.empty(1, N)
-    ext.matmul(A[-1:], B, one, 0.0)
+    ext.matmul(A[-1:], B, one, 0.0, 1)
     assert torch.equal(one[0], rows[-1])  # a row does not depend on its neighbours
 
 

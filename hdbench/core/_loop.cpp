@@ -552,8 +552,9 @@ std::vector<int64_t> philox(std::vector<int64_t> counter, std::vector<int64_t> k
   return {c[0], c[1], c[2], c[3]};
 }
 
-// out = beta out + A B with the loops' product (tests and benchmarks); A may be transposed.
-void matmul(at::Tensor A, at::Tensor B, at::Tensor out, double beta) {
+// out = beta out + A B with the loops' product, ``repeat`` times (tests, and the floor of the
+// benchmarks without a call per product); A may be transposed.
+void matmul(at::Tensor A, at::Tensor B, at::Tensor out, double beta, int64_t repeat) {
   TORCH_CHECK(A.dim() == 2 && B.dim() == 2 && out.dim() == 2 && A.size(1) == B.size(0) &&
                   out.size(0) == A.size(0) && out.size(1) == B.size(1), "shape mismatch");
   TORCH_CHECK(A.stride(0) == 1 || A.stride(1) == 1, "A needs a unit stride");
@@ -561,15 +562,17 @@ void matmul(at::Tensor A, at::Tensor B, at::Tensor out, double beta) {
   TORCH_CHECK(A.scalar_type() == B.scalar_type() && A.scalar_type() == out.scalar_type(),
               "dtypes differ");
   const int64_t M = A.size(0), K = A.size(1), N = B.size(1);
-  if (A.scalar_type() == at::kFloat) {
-    product<float>(M, N, K, A.const_data_ptr<float>(), A.stride(0), A.stride(1),
-                   B.const_data_ptr<float>(), B.stride(0), static_cast<float>(beta),
-                   out.mutable_data_ptr<float>(), out.stride(0));
-  } else {
-    TORCH_CHECK(A.scalar_type() == at::kDouble, "float32 or float64");
-    product<double>(M, N, K, A.const_data_ptr<double>(), A.stride(0), A.stride(1),
-                    B.const_data_ptr<double>(), B.stride(0), beta,
-                    out.mutable_data_ptr<double>(), out.stride(0));
+  for (int64_t r = 0; r < repeat; ++r) {
+    if (A.scalar_type() == at::kFloat) {
+      product<float>(M, N, K, A.const_data_ptr<float>(), A.stride(0), A.stride(1),
+                     B.const_data_ptr<float>(), B.stride(0), static_cast<float>(beta),
+                     out.mutable_data_ptr<float>(), out.stride(0));
+    } else {
+      TORCH_CHECK(A.scalar_type() == at::kDouble, "float32 or float64");
+      product<double>(M, N, K, A.const_data_ptr<double>(), A.stride(0), A.stride(1),
+                      B.const_data_ptr<double>(), B.stride(0), beta,
+                      out.mutable_data_ptr<double>(), out.stride(0));
+    }
   }
 }
 
