@@ -148,12 +148,13 @@ class _TrainingUpdate:
     Mirrors the loop body; keep it in step with the trainer.
     """
 
-    def __init__(self, batch_size=100, model="ctrnn"):
+    def __init__(self, batch_size=100, model="ctrnn", **model_options):
         from hdbench.training import trainer
         from hdbench.training.config import TrainConfig
 
         self.trainer = trainer
-        self.config = TrainConfig(model=model, batch_size=batch_size)
+        self.config = TrainConfig(model=model, batch_size=batch_size,
+                                  model_options=model_options)
         self.model = trainer.build_model(self.config)
         self.optimizer = trainer._optimizer(self.model, self.config)
         self.update = 0

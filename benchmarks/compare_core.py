@@ -23,10 +23,11 @@ All of them map inputs ``[B, T, 3]`` to rates ``[B, T, N]`` (retanh for naive an
 floor, nn.RNN and naive of the same shape.
 
 Then **training updates** (the trainer's loop body: trials, noisy forward, loss, backward,
-clipping, AdamW; ``bench_core._TrainingUpdate``) of the default CTRNN, the GRU, the LSTM and the
-tanh RNN, interleaved with the training floor, as ratios to that floor and to the CTRNN update;
-and the default CTRNN run end to end (``trainer.train`` stopped after 1 and 1 + n updates; the
-difference is the per-update cost) extrapolated to 5000 updates with validation.
+clipping, AdamW; ``bench_core._TrainingUpdate``) of the default CTRNN, a softplus CTRNN, the
+GRU, the LSTM and the tanh RNN, interleaved with the training floor, as ratios to that floor
+and to the CTRNN update; and the default CTRNN run end to end (``trainer.train`` stopped after
+1 and 1 + n updates; the difference is the per-update cost) extrapolated to 5000 updates with
+validation.
 
 Times are process CPU time by default, which on a shared machine is far steadier than wall time
 (with one thread they agree when the machine is idle); ``--wall`` uses wall time.
@@ -211,7 +212,8 @@ def measure_updates(repeats: int, clock, torch_nn: bool = False) -> dict:
     jobs = {"floor (3 products/step)": case.floor_training}
     if _native.ops() is not None:
         jobs["kernel floor"] = case.kernel_training
-    steps = {"ctrnn": _TrainingUpdate(100)}
+    steps = {"ctrnn": _TrainingUpdate(100),
+             "ctrnn, softplus": _TrainingUpdate(100, activation="softplus")}
     for model in GATED:
         steps[model] = _TrainingUpdate(100, model=model)
     for name, step in steps.items():

@@ -60,6 +60,9 @@ namespace {
 using namespace hdk;
 
 enum Activation : int64_t { kRetanh = 0, kTanh = 1, kRelu = 2, kLinear = 3, kSoftplus = 4 };
+// The backward of the tanh family from the rates h = f(a) instead of the saved g(κa) (no rate
+// noise: h holds f(a) exactly, and the forward need not keep g).
+enum RatesSlope : int64_t { kRetanhFromRates = 5, kTanhFromRates = 6 };
 
 // g(u): σ(u) for tanh, σ(max(u, 0)) for retanh, f(u) otherwise (dynamics._g)
 template <typename T, int64_t ACT>
@@ -166,9 +169,10 @@ HD_CLONES void rate_pass(const RateArgs<double>& a, int64_t act, bool add) {
 
 // One backward step after its product gh = P_{i+1} W (PN), for every trial and unit:
 //   P_i = slope · (gh + e) + leak · P_{i+1},   slope = coef · f'(a)/κ... as in dynamics._slope:
-//   tanh family (G − G²) · coef (retanh: 0 where G <= 1/2), relu coef where G > 0, softplus
-//   coef · (1 − exp(−G)) = coef · σ(a), linear coef; coef = 4s (tanh family) or s, and 0 for
-//   units silenced at this step.
+//   tanh family (G − G²) · coef (retanh: 0 where G <= 1/2), or from the rates G = h (the
+//   *FromRates codes) (1 − h²) · coef (retanh: 0 where h <= 0), relu coef where G > 0, softplus
+//   coef · (1 − exp(−G)) = coef · σ(a), linear coef; coef = 4s (tanh family from g) or s, and
+//   0 for units silenced at this step.
 // Without P_{i+1} (the last step): P_i = slope · e, or 0 without e.
 template <typename T>
 struct GradArgs {
@@ -202,6 +206,9 @@ HD_INLINE void grad_rows(const GradArgs<T>& a) {
       if constexpr (ACT == kRetanh || ACT == kTanh) {
         slope = (G_ - G_ * G_) * coef[j];
         if constexpr (ACT == kRetanh) slope = G_ > T(0.5) ? slope : T(0);
+      } else if constexpr (ACT == kRetanhFromRates || ACT == kTanhFromRates) {
+        slope = (T(1) - G_ * G_) * coef[j];  // f'(a) = 1 − tanh²(a), coef = s
+        if constexpr (ACT == kRetanhFromRates) slope = G_ > T(0) ? slope : T(0);
       } else if constexpr (ACT == kRelu) {
         slope = G_ > T(0) ? coef[j] : T(0);
       } else if constexpr (ACT == kSoftplus) {
@@ -235,6 +242,8 @@ HD_INLINE void grad_rows_any(const GradArgs<T>& a, int64_t act) {
     case kTanh: return grad_rows_act<T, kTanh>(a);
     case kRelu: return grad_rows_act<T, kRelu>(a);
     case kSoftplus: return grad_rows_act<T, kSoftplus>(a);
+    case kRetanhFromRates: return grad_rows_act<T, kRetanhFromRates>(a);
+    case kTanhFromRates: return grad_rows_act<T, kTanhFromRates>(a);
     default: return grad_rows_act<T, kLinear>(a);
   }
 }

@@ -35,6 +35,7 @@ NAME = "hdbench_core_loop"
 # torch's own build).
 CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
 ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3, "softplus": 4}
+TANH_FROM_RATES = {"retanh": 5, "tanh": 6}  # backward slopes from the rates (_loop.cpp)
 
 STALE_LOCK_SECONDS = 600  # a build takes well under a minute
 

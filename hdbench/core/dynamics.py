@@ -452,7 +452,8 @@ def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, 
         columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
         Wa, drive_steps, inputs = torch.cat(columns, dim=1), None, drive
     Wa_t = (Wa * (gain if scalar else gain[:, None])).t().contiguous()
-    separate_g = tanh_family or (noise is not None and noise.has_rate)
+    # the backward takes f'(a) from the rates where they are noise-free (tanh family: 1 − h²)
+    separate_g = noise is not None and noise.has_rate
     G = drive.new_empty((S + 1, B, N)) if for_backward and separate_g else None
     rates = drive.new_empty((B, T, N))
     preacts = drive.new_empty((B, T, N)) if preactivations else None
@@ -537,7 +538,8 @@ class _RateDynamics(torch.autograd.Function):
                 grad_V = V.new_empty(V.shape)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
                                ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
-                               Ha, grad_Wa if fused else None, grad_outputs, V, c_h, grad_V)
+                               Ha, grad_Wa if fused else None, grad_outputs, V, c_h, grad_V,
+                               from_rates=G is None)
             return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa,
                                             grad_V)
         # the readout (V) is only folded in on the compiled path (integrate_readout)
@@ -595,18 +597,23 @@ class _RateDynamics(torch.autograd.Function):
 
 
 def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop,
-                       Ha, grad_Wa=None, grad_outputs=None, V=None, c_h=0.0, grad_V=None):
+                       Ha, grad_Wa=None, grad_outputs=None, V=None, c_h=0.0, grad_V=None,
+                       from_rates=False):
     """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]`` (or a
     ring of 2 rows) and, with ``grad_Wa``, accumulates the weight gradient into it.
 
-    The slope ``s f'(a)`` is formed inside the loop from ``G`` (g(κa) per internal step, or the
-    rates where they equal it): coef is 4s for the tanh family, s otherwise, and 0 for units
-    silenced at a step. The rates' gradient is ``grad_rates`` (or None) plus, with ``V``,
-    ``grad_outputs V + c_h · rates``, formed per step in the loop (``grad_V`` accumulates
-    ``grad_outputsᵀ rates``).
+    The slope ``s f'(a)`` is formed inside the loop from ``G``: g(κa) per internal step (coef 4s
+    for the tanh family, s otherwise), or, ``from_rates``, the noise-free rates (for the tanh
+    family f' = 1 − h², coef s); coef is 0 for units silenced at a step. The rates' gradient is
+    ``grad_rates`` (or None) plus, with ``V``, ``grad_outputs V + c_h · rates``, formed per step
+    in the loop (``grad_V`` receives ``grad_outputsᵀ rates``).
     """
     N = P.shape[2]
-    coef = 4.0 * step if activation in _TANH_FAMILY else step
+    code = _native.ACTIVATIONS[activation]
+    if activation in _TANH_FAMILY and from_rates:  # no g saved: the slope from the rates
+        code, coef = _native.TANH_FROM_RATES[activation], step
+    else:
+        coef = 4.0 * step if activation in _TANH_FAMILY else step
     coef_out = _unit_vector(coef, N, P)
     coef_in = coef_out.clone()
     keep, first, last = _window_args(window, N, P)
@@ -618,8 +625,8 @@ def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, s
     outputs = None if grad_outputs is None else _unit_stride(grad_outputs).transpose(0, 1)
     ext.backward_loop(P, G, W_eff.contiguous(), rows, outputs,
                       None if V is None else V.contiguous(), float(c_h), grad_V, coef_out,
-                      coef_in, _unit_vector(1.0 - step, N, P), first, last,
-                      _native.ACTIVATIONS[activation], substeps, stop, Ha, grad_Wa)
+                      coef_in, _unit_vector(1.0 - step, N, P), first, last, code, substeps,
+                      stop, Ha, grad_Wa)
 
 
 def _draw_noise(noise_std, state_noise_std, generator, S, B, N, step, activation, drive, ext):
