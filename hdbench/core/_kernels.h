@@ -164,18 +164,28 @@ HD_INLINE T softplus_(T u) {
   return (u < T(0) ? T(0) : u) + log1p_unit_(exp_(-a));
 }
 
-constexpr double inv_factorial(int k) {
-  double f = 1;
-  for (int i = 2; i <= k; ++i) f *= i;
-  return 1.0 / f;
-}
+// 1/k! for k = 0..K, as constants (a loop calling a constexpr function is not folded, and the
+// pass that uses it would not vectorise).
+template <typename T, int K>
+struct InvFactorials {
+  T c[K + 1];
+  constexpr InvFactorials() : c() {
+    double factorial = 1;
+    c[0] = T(1);
+    for (int k = 1; k <= K; ++k) {
+      factorial *= k;
+      c[k] = T(1.0 / factorial);
+    }
+  }
+};
 
 // expm1(x) for x <= 0: Taylor to x^9 (float) / x^17 (double) where x > −1/2, else exp(x) − 1
 template <typename T>
 HD_INLINE T expm1_neg_(T x) {
   constexpr int terms = sizeof(T) == 4 ? 9 : 17;
-  T p = T(inv_factorial(terms));
-  for (int k = terms - 1; k >= 1; --k) p = p * x + T(inv_factorial(k));
+  static constexpr InvFactorials<T, terms> inv{};
+  T p = inv.c[terms];
+  for (int k = terms - 1; k >= 1; --k) p = p * x + inv.c[k];
   const T small = p * x;
   const T large = exp_(x) - T(1);
   return x > T(-0.5) ? small : large;
