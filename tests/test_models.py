@@ -270,3 +270,20 @@ def test_committed_gated_models_load_and_run_compiled(kind):
         want = net.simulate(tr)
     np.testing.assert_allclose(got.rates, want.rates, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got.outputs, want.outputs, rtol=1e-5, atol=1e-5)
+
+
+def test_gated_loop_rejects_mismatched_arguments():
+    from hdbench.core import gated
+
+    _compiled_or_skip()
+    x = torch.zeros(2, 5, 3)
+    W_ih, W_hh, b = torch.zeros(12, 3), torch.zeros(12, 4), torch.zeros(12)
+    with pytest.raises(HdbenchError, match="dtype"):
+        gated.gated("gru", x.double(), W_ih, torch.zeros(12, 4), b, b, torch.zeros(4))
+    with pytest.raises(HdbenchError, match="weights must be"):
+        gated.gated("gru", x, W_ih, torch.zeros(12, 5), b, b, torch.zeros(5))
+    with pytest.raises(HdbenchError, match="c0"):
+        gated.gated("lstm", x, torch.zeros(16, 3), torch.zeros(16, 4), torch.zeros(16),
+                    torch.zeros(16), torch.zeros(4))
+    with pytest.raises(HdbenchError, match="unknown gated kind"):
+        gated.gated("mgu", x, W_ih, W_hh, b, b, torch.zeros(4))

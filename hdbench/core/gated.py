@@ -56,6 +56,11 @@ def _check(kind, inputs, W_ih, W_hh, b_ih, b_hh, h0, c0):
     for name, state in (("h0", h0), ("c0", c0)):
         if state is not None and state.shape not in ((N,), (B, N)):
             raise HdbenchError(f"{name} must be [{N}] or [{B}, {N}]; got {tuple(state.shape)}")
+    for name, t in (("W_ih", W_ih), ("W_hh", W_hh), ("b_ih", b_ih), ("b_hh", b_hh), ("h0", h0),
+                    ("c0", c0)):
+        if t is not None and (t.dtype != inputs.dtype or t.device != inputs.device):
+            raise HdbenchError(f"{name} must have the inputs' dtype and device ({inputs.dtype} "
+                               f"on {inputs.device}); got {t.dtype} on {t.device}")
     if (kind == "lstm") != (c0 is not None):
         raise HdbenchError("c0 is given with (and only with) the LSTM")
     return B, T, D, N
