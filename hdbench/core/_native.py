@@ -1,15 +1,17 @@
 """The compiled loops (``_loop.cpp``, ``_gated.cpp``, ``_kernels.h``): built on first use, optional.
 
 :func:`ops` returns the loaded operators (``torch.ops.hdbench_core``) or None, in which case
-:mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``):
+:mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``) and the
+gated baselines run ``torch.nn``:
 
 - ``HDBENCH_NO_EXTENSION=1`` (or :func:`set_enabled` ``(False)``) turns the compiled loop off;
 - a failed build (no compiler, no ninja, a compile error) falls back with one warning.
 
-The library is compiled once per environment with ``torch.utils.cpp_extension.load`` (about 15 s
-on one core) under ``$HDBENCH_HOME/torch_extensions`` (default ``~/.cache/hdbench``), in a folder
+The library is compiled once per environment with ``torch.utils.cpp_extension.load`` (about half
+a minute) under ``$HDBENCH_HOME/torch_extensions`` (default ``~/.cache/hdbench``), in a folder
 named by Python, torch and C++ ABI so that environments never share a binary
-(``TORCH_EXTENSIONS_DIR`` overrides the root); ninja rebuilds it when ``_loop.cpp`` changes.
+(``TORCH_EXTENSIONS_DIR`` overrides the root); ninja rebuilds it when a source or the header
+changes.
 torch's file lock makes concurrent first builds (threads, processes, engine workers) safe: one
 compiles, the others wait and load its result; a lock left by a killed build is removed after
 :data:`STALE_LOCK_SECONDS`. Later processes only load it (a ninja up-to-date check, ~0.1 s).
