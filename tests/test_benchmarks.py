@@ -68,3 +68,15 @@ def test_compare_core_table_on_a_tiny_shape(capsys):
     assert all(r["fwd"] > 0 and r["fwd+bwd"] > 0 for r in rows)
     compare_core.print_table(rows)
     assert "B=2 N=8 T=5" in capsys.readouterr().out
+
+
+def test_zoo_time_estimates_a_tiny_run_and_schedules():
+    from benchmarks import zoo_time
+    from hdbench.training import TrainConfig
+
+    config = TrainConfig(model_options={"n_units": 8}, updates=6, batch_size=4, val_every=2,
+                         val_trials=4, test_trials=4, checkpoint_every=2)
+    estimate = zoo_time.estimate_run(config, 2, zoo_time.time.process_time)
+    assert estimate["run_s"] > 0 and estimate["per_update_ms"] > 0
+    assert zoo_time.schedule([3.0, 3.0, 2.0, 2.0, 2.0], 2) == 6.0
+    assert zoo_time._kind(config) == "ctrnn retanh"
