@@ -78,5 +78,5 @@ def test_zoo_time_estimates_a_tiny_run_and_schedules():
                          val_trials=4, test_trials=4, checkpoint_every=2)
     estimate = zoo_time.estimate_run(config, 2, zoo_time.time.process_time)
     assert estimate["run_s"] > 0 and estimate["per_update_ms"] > 0
-    assert zoo_time.schedule([3.0, 3.0, 2.0, 2.0, 2.0], 2) == 6.0
+    assert zoo_time.schedule([2.0, 3.0, 1.0, 2.0], 2) == 4.0  # 3 + 1 and 2 + 2
     assert zoo_time._kind(config) == "ctrnn retanh"
