@@ -209,7 +209,9 @@ def make_trials(preset_or_spec: str | TaskSpec, n_trials: int,
     inputs[:, :, 0] = av
     inputs[:, :C, 1] = np.sin(theta0)[:, None]
     inputs[:, :C, 2] = np.cos(theta0)[:, None]
-    targets = np.stack([np.sin(heading), np.cos(heading)], axis=-1).astype(np.float32)
+    targets = np.empty((B, T, 2), dtype=np.float32)  # cast on assignment: no float64 stack
+    targets[..., 0] = np.sin(heading)
+    targets[..., 1] = np.cos(heading)
     mask = np.zeros((B, T), dtype=bool)
     mask[:, C:] = True
     return Trials(inputs=inputs, targets=targets, mask=mask, heading=heading, av=av, spec=spec)

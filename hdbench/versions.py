@@ -23,9 +23,13 @@ from __future__ import annotations
 
 COMPONENTS: dict[str, int] = {
     "task": 1,
-    "core": 1,
+    # core 2: float32 products by the AVX-512 kernel (other rounding), weight gradients summed in
+    # float64 every 8 steps, compiled softplus, compiled GRU / LSTM / tanh RNN (issue 22)
+    "core": 2,
     "models": 1,
-    "training": 1,
+    # training 2: the training noise is drawn in the compiled loop (Philox-4x32-10 and
+    # Box-Muller under a key from the update's generator), other numbers than torch.randn
+    "training": 2,
     "analysis": 2,
     "metrics": 2,
 }

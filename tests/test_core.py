@@ -312,7 +312,7 @@ def test_cuda_matches_cpu():
     assert noisy.is_cuda and torch.isfinite(noisy).all()
 
 
-@pytest.mark.parametrize("activation", ["retanh", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("activation", ["retanh", "tanh", "relu", "linear", "softplus"])
 @pytest.mark.parametrize("inputs", [True, False], ids=["folded", "dense"])
 def test_wider_networks_agree_with_the_reference(activation, inputs):
     """N = 37, B = 5: full SIMD vectors and remainders in every pass; every option at once."""
@@ -363,7 +363,7 @@ def test_saturated_and_nan_states_match_the_reference(dtype):
     drive = torch.tensor([[[-1e4, -200.0, -50.0, 0.0, 50.0, 200.0, 1e4, float("nan")]] * 3],
                          dtype=dtype)
     W, a0 = torch.zeros(8, 8, dtype=dtype), torch.zeros(8, dtype=dtype)
-    for activation in ("retanh", "tanh", "relu", "linear"):
+    for activation in ("retanh", "tanh", "relu", "linear", "softplus"):
         got = integrate(drive, W, a0, 0.5, activation=activation)
         want = integrate_autograd(drive, W, a0, 0.5, activation=activation)
         torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-6, atol=1e-30)
@@ -374,9 +374,10 @@ def test_the_compiled_loop_is_used_where_it_can_be(loop):
     if loop == "compiled":
         assert _native.for_call("retanh", cpu) is not None
         assert _native.for_call("linear", cpu.double()) is not None
+        assert _native.for_call("softplus", cpu) is not None
     else:
         assert _native.for_call("retanh", cpu) is None
-    assert _native.for_call("softplus", cpu) is None
+        assert _native.for_call("softplus", cpu) is None
     assert _native.for_call("tanh", cpu.half()) is None
 
 
@@ -425,3 +426,182 @@ def test_readout_gradients(n_outputs):
     want_rates, want_V = torch.autograd.grad(rates32 @ V32.T, (rates32, V32), grad)
     torch.testing.assert_close(rates32.grad, want_rates)
     torch.testing.assert_close(V32.grad, want_V)
+
+
+# --------------------------------------------------------------------------- noise generator
+
+def _compiled_only(loop):
+    if loop != "compiled":
+        pytest.skip("a property of the compiled loop")
+    return _native.ops()
+
+
+@pytest.mark.parametrize("counter, key, want", [
+    # Random123 tests/kat_vectors, philox4x32 10 (Salmon et al. 2011)
+    ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+    ([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+    ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0],
+     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+])
+def test_philox_matches_the_known_answers(loop, counter, key, want):
+    ext = _compiled_only(loop)
+    assert [w & 0xFFFFFFFF for w in ext.philox(counter, key)] == want
+
+
+def test_normals_are_standard_normal_and_independent(loop):
+    """Moments, tails and the whole distribution; no correlation between neighbouring units,
+    the four normals of one counter, steps, streams and keys."""
+    from scipy import stats
+
+    from hdbench.core.dynamics import normal_block
+
+    _compiled_only(loop)
+    z = normal_block(12345, 1, (64, 100, 101), dtype=F64)  # N = 101: Q = 2525, padding
+    flat = z.numpy().ravel()
+    n = flat.size
+    assert abs(flat.mean()) < 4 / n**0.5
+    assert abs(flat.var() - 1) < 4 * (2 / n) ** 0.5
+    assert abs(stats.skew(flat)) < 4 * (6 / n) ** 0.5
+    assert abs(stats.kurtosis(flat)) < 4 * (24 / n) ** 0.5
+    for threshold in (1.0, 2.0, 3.0, 4.0):
+        p = 2 * stats.norm.sf(threshold)
+        assert abs((np.abs(flat) > threshold).mean() - p) < 5 * (p / n) ** 0.5 + 1e-6
+    assert stats.kstest(flat[:200_000], "norm").pvalue > 1e-3
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    step = z.reshape(64, -1).numpy()
+    Q = (step.shape[1] + 3) // 4
+    bound = 5 / (step[:, :Q].size) ** 0.5
+    assert abs(corr(z[:, :, :-1].numpy(), z[:, :, 1:].numpy())) < bound  # neighbouring units
+    assert abs(corr(z[:-1].numpy(), z[1:].numpy())) < bound  # successive steps
+    for w in range(1, 4):  # the words of one counter: a Box-Muller pair and the other pair
+        assert abs(corr(step[:, :Q], step[:, w * Q:(w + 1) * Q])) < bound
+        squares = step[:, :Q] ** 2, step[:, w * Q:(w + 1) * Q] ** 2
+        assert abs(corr(*squares)) < bound  # the radius is not shared
+    other_stream = normal_block(12345, 0, (64, 100, 101), dtype=F64)
+    other_key = normal_block(12346, 1, (64, 100, 101), dtype=F64)
+    assert abs(corr(z.numpy(), other_stream.numpy())) < bound
+    assert abs(corr(z.numpy(), other_key.numpy())) < bound
+
+
+def test_normals_are_addressable_and_alike_on_every_kernel(loop):
+    from hdbench.core.dynamics import normal_block
+
+    ext = _compiled_only(loop)
+    block = normal_block(7, 0, (5, 3, 37))
+    assert torch.equal(block, normal_block(7, 0, (5, 3, 37)))
+    assert torch.equal(block[2:], normal_block(7, 0, (5, 3, 37))[2:])
+    assert not torch.equal(block, normal_block(8, 0, (5, 3, 37)))
+    torch.testing.assert_close(normal_block(7, 0, (5, 3, 37), dtype=F64), block.double(),
+                               rtol=0, atol=0)
+    previous = ext.product_kernel(0)  # the portable generator
+    try:
+        portable = normal_block(7, 0, (5, 3, 37))
+    finally:
+        ext.product_kernel(previous)
+    assert torch.equal(block, portable)
+
+
+def test_rate_noise_reaches_the_rates_as_independent_normals():
+    """W = 0, no drive, linear units: the rates are σz exactly, on either loop."""
+    sigma = 0.3
+    with torch.no_grad():
+        rates = integrate(torch.zeros(200, 150, 40), torch.zeros(40, 40), torch.zeros(40), 0.5,
+                          activation="linear", noise_std=sigma,
+                          generator=torch.Generator().manual_seed(3))
+    z = (rates / sigma).numpy()
+    n = z.size
+    assert abs(z.mean()) < 4 / n**0.5 and abs(z.var() - 1) < 4 * (2 / n) ** 0.5
+    for a, b in ((z[:, 1:], z[:, :-1]), (z[..., 1:], z[..., :-1]), (z[1:], z[:-1])):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 5 / n**0.5
+
+
+def test_noise_is_the_same_for_a_key_with_or_without_a_graph():
+    drive, W, a0, U, b = _case(16, inputs=True, bias=True, dtype=torch.float32)
+
+    def run():
+        return integrate(drive, W, a0, 0.3, input_weight=U, input_bias=b, noise_std=0.1,
+                         state_noise_std=0.2, generator=torch.Generator().manual_seed(4))
+
+    with torch.no_grad():
+        free = run()
+    torch.testing.assert_close(run().detach(), free, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- product kernel
+
+@pytest.mark.parametrize("M, N, K", [(1, 1, 1), (3, 17, 5), (100, 100, 104), (7, 65, 300),
+                                     (4, 400, 100), (100, 101, 400), (13, 129, 33)])
+def test_the_product_kernel_matches_torch(loop, M, N, K):
+    ext = _compiled_only(loop)
+    g = torch.Generator().manual_seed(M * N + K)
+    A, B = torch.randn(M, K, generator=g), torch.randn(K, N, generator=g)
+    C = torch.randn(M, N, generator=g)
+    want = A.double() @ B.double()
+    for beta in (0.0, 1.0, 0.5):
+        for a in (A, A.t().contiguous().t()):  # rows, or a transposed view
+            out = C.clone() if beta else torch.full((M, N), float("nan"))
+            ext.matmul(a, B, out, beta, 1)
+            expected = want + beta * C.double()
+            torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5 * K**0.5)
+    rows = torch.empty(M, N)
+    ext.matmul(A, B, rows, 0.0, 1)
+    one = torch.empty(1, N)
+    ext.matmul(A[-1:], B, one, 0.0, 1)
+    assert torch.equal(one[0], rows[-1])  # a row does not depend on its neighbours
+
+
+# ---------------------------------------------------------------- readout folded into the BPTT
+
+@pytest.mark.parametrize("case", [
+    ("retanh", 0.3, 1, None, "state"),
+    ("tanh", [0.2, 0.5, 1.0], 2, Silence(units=(1,), start=1, stop=3), "both"),
+    ("softplus", 0.4, 1, None, "rate"),
+    ("relu", 0.5, 3, None, ""),
+], ids=lambda c: f"{c[0]}-k{c[2]}-{c[4]}")
+def test_integrate_readout_matches_a_separate_readout_and_penalty(case):
+    from hdbench.core import integrate_readout, mean_square
+
+    activation, alpha, substeps, silence, noise = case
+    x, W, a0, U, b = _case(17, inputs=True, bias=True, batch_a0=True)
+    V = (0.5 * torch.randn(2, N, dtype=F64)).requires_grad_()
+    if isinstance(alpha, list):
+        alpha = torch.tensor(alpha, dtype=F64)
+    options = dict(input_weight=U, input_bias=b, activation=activation, substeps=substeps,
+                   silence=silence, noise_std=0.1 if noise in ("rate", "both") else 0.0,
+                   state_noise_std=0.2 if noise in ("state", "both") else 0.0)
+    weights = torch.randn(B, T, N, dtype=F64, generator=torch.Generator().manual_seed(1))
+    target = torch.randn(B, T, 2, dtype=F64, generator=torch.Generator().manual_seed(2))
+    params = (W, a0, U, b, V)
+
+    def loss(rates, outputs, penalty):  # outputs, penalty and a further use of the rates
+        return ((outputs - target) ** 2).mean() + 0.7 * penalty + (rates * weights).sum()
+
+    gen = torch.Generator()
+    rates, outputs, penalty = integrate_readout(x.detach(), W, a0, alpha, V,
+                                                generator=gen.manual_seed(5), **options)
+    got = torch.autograd.grad(loss(rates, outputs, penalty), params)
+    want_rates = integrate(x.detach(), W, a0, alpha, generator=gen.manual_seed(5), **options)
+    want = torch.autograd.grad(loss(want_rates, readout(want_rates, V), mean_square(want_rates)),
+                               params, retain_graph=True)
+    torch.testing.assert_close(rates, want_rates, rtol=1e-12, atol=1e-12)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+    _, outputs, penalty = integrate_readout(x.detach(), W, a0, alpha, V,
+                                            generator=gen.manual_seed(5), **options)
+    got = torch.autograd.grad(outputs.sum() + penalty, params)  # the rates themselves unused
+    want = torch.autograd.grad(readout(want_rates, V).sum() + mean_square(want_rates), params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_integrate_readout_rejects_bad_arguments():
+    from hdbench.core import integrate_readout
+
+    drive, W, a0 = torch.zeros(2, 4, 3), torch.zeros(3, 3), torch.zeros(3)
+    with pytest.raises(HdbenchError, match="V must be"):
+        integrate_readout(drive, W, a0, 0.1, torch.zeros(2, 4))
+    with pytest.raises(HdbenchError, match="pre-activations"):
+        integrate_readout(drive, W, a0, 0.1, torch.zeros(2, 3), return_preactivations=True)

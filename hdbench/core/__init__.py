@@ -5,7 +5,14 @@
 See :func:`integrate`.
 """
 
-from hdbench.core.dynamics import ACTIVATIONS, activation_fn, integrate, integrate_autograd
-from hdbench.core.readout import readout
+from hdbench.core.dynamics import (
+    ACTIVATIONS,
+    activation_fn,
+    integrate,
+    integrate_autograd,
+    integrate_readout,
+)
+from hdbench.core.readout import mean_square, readout
 
-__all__ = ["ACTIVATIONS", "activation_fn", "integrate", "integrate_autograd", "readout"]
+__all__ = ["ACTIVATIONS", "activation_fn", "integrate", "integrate_autograd", "integrate_readout",
+           "mean_square", "readout"]

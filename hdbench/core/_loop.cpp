@@ -11,10 +11,9 @@
 // exp is a branch-free Cody-Waite + Taylor polynomial (float: <= ~2 ulp; double: <= ~2 ulp) so that
 // the compiler vectorises it; -ffp-contract=off keeps every clone bit-identical.
 
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/addmm.h>
+#include "_kernels.h"
+
 #include <ATen/ops/empty.h>
-#include <ATen/ops/mm.h>
 #include <torch/library.h>
 
 #include <cstdint>
@@ -22,108 +21,48 @@
 #include <optional>
 #include <vector>
 
-// BLAS (Fortran interface), when the torch build exports it (MKL builds do): called directly, it
-// skips the dispatcher and the checks of at::addmm (several µs a step at N = 100). Integers are
-// passed as int64 storage: on little-endian machines an LP64 BLAS reads the same value from the
-// low half. A self-test decides whether to use it; otherwise at::addmm_out / at::mm_out.
-extern "C" {
-void sgemm_(const char*, const char*, const int64_t*, const int64_t*, const int64_t*, const float*,
-            const float*, const int64_t*, const float*, const int64_t*, const float*, float*,
-            const int64_t*) __attribute__((weak));
-void dgemm_(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
-            const double*, const double*, const int64_t*, const double*, const int64_t*,
-            const double*, double*, const int64_t*) __attribute__((weak));
+namespace hdk {
+
+namespace {
+HD_CLONES void fill_normals_portable(uint64_t key, uint32_t stream, uint32_t step, int64_t Q,
+                                     int64_t q0, float* out) {
+  fill_normals_impl<float>(key, stream, step, Q, q0, out);
+}
+HD_CLONES void fill_normals_portable(uint64_t key, uint32_t stream, uint32_t step, int64_t Q,
+                                     int64_t q0, double* out) {
+  fill_normals_impl<double>(key, stream, step, Q, q0, out);
 }
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-#define HD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define HD_CLONES
+template <typename T>
+void fill_normals_any(uint64_t key, uint32_t stream, uint32_t step, int64_t count, T* out) {
+  const int64_t Q = (count + 3) / 4;
+  int64_t q0 = 0;
+#if HD_AVX512
+  if (kernel_choice() == 1) q0 = fill_normals_avx512<T>(key, stream, step, Q, out);
 #endif
-#define HD_INLINE inline __attribute__((always_inline))
+  if (q0 < Q) fill_normals_portable(key, stream, step, Q, q0, out);
+}
+}  // namespace
+
+void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, float* out) {
+  fill_normals_any<float>(key, stream, step, count, out);
+}
+HD_CLONES void compose_pass(const ComposeArgs<float>& a) { compose_rows<float>(a); }
+HD_CLONES void compose_pass(const ComposeArgs<double>& a) { compose_rows<double>(a); }
+void fill_normals(uint64_t key, uint32_t stream, uint32_t step, int64_t count, double* out) {
+  fill_normals_any<double>(key, stream, step, count, out);
+}
+
+}  // namespace hdk
 
 namespace {
 
-enum Activation : int64_t { kRetanh = 0, kTanh = 1, kRelu = 2, kLinear = 3 };
+using namespace hdk;
 
-// ---------------------------------------------------------------------------------- exp, σ
-
-template <typename T>
-struct Exp;
-
-template <>
-struct Exp<float> {
-  using U = uint32_t;
-  static constexpr float lo = -87.0f, hi = 88.0f;  // 2^n stays a normal number
-  static constexpr float log2e = 1.44269504088896341f;
-  static constexpr float ln2hi = 0.693359375f;  // 9 significant bits: n · ln2hi is exact
-  static constexpr float ln2lo = -2.12194440e-4f;
-  static constexpr float magic = 12582912.0f;  // 1.5 · 2^23: t = x + magic rounds x to an integer
-  static constexpr U bias = 127;
-  static constexpr int mantissa = 23;
-  static HD_INLINE float poly(float r) {  // Taylor to r^7: error < 6e-9 on |r| <= ln2 / 2
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    return p * r + 1.0f;
-  }
-};
-
-template <>
-struct Exp<double> {
-  using U = uint64_t;
-  static constexpr double lo = -708.0, hi = 709.0;
-  static constexpr double log2e = 1.44269504088896338700;
-  static constexpr double ln2hi = 6.93147180369123816490e-01;  // low 21 bits zero
-  static constexpr double ln2lo = 1.90821492927058770002e-10;
-  static constexpr double magic = 6755399441055744.0;  // 1.5 · 2^52
-  static constexpr U bias = 1023;
-  static constexpr int mantissa = 52;
-  static HD_INLINE double poly(double r) {  // Taylor to r^13: error < 5e-18 on |r| <= ln2 / 2
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    return p * r + 1.0;
-  }
-};
-
-template <typename T>
-HD_INLINE T exp_(T x) {
-  using E = Exp<T>;
-  using U = typename E::U;
-  x = x < E::lo ? E::lo : x;  // written so that NaN passes through
-  x = x > E::hi ? E::hi : x;
-  const T t = x * E::log2e + E::magic;
-  const T n = t - E::magic;  // round(x / ln 2)
-  const T r = (x - n * E::ln2hi) - n * E::ln2lo;
-  U tb, mb;
-  std::memcpy(&tb, &t, sizeof t);
-  const T magic = E::magic;
-  std::memcpy(&mb, &magic, sizeof magic);
-  const U bits = (tb - mb + E::bias) << E::mantissa;  // 2^n
-  T scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return E::poly(r) * scale;
-}
-
-template <typename T>
-HD_INLINE T sigmoid_(T x) {
-  return T(1) / (T(1) + exp_(-x));
-}
+enum Activation : int64_t { kRetanh = 0, kTanh = 1, kRelu = 2, kLinear = 3, kSoftplus = 4 };
+// The backward of the tanh family from the rates h = f(a) instead of the saved g(κa) (no rate
+// noise: h holds f(a) exactly, and the forward need not keep g).
+enum RatesSlope : int64_t { kRetanhFromRates = 5, kTanhFromRates = 6 };
 
 // g(u): σ(u) for tanh, σ(max(u, 0)) for retanh, f(u) otherwise (dynamics._g)
 template <typename T, int64_t ACT>
@@ -131,16 +70,17 @@ HD_INLINE T g_(T u) {
   if constexpr (ACT == kRetanh) return sigmoid_(u < T(0) ? T(0) : u);
   if constexpr (ACT == kTanh) return sigmoid_(u);
   if constexpr (ACT == kRelu) return u < T(0) ? T(0) : u;
+  if constexpr (ACT == kSoftplus) return softplus_(u);
   return u;
 }
 
 // ----------------------------------------------------------------- the elementwise passes
 
 // One forward step after its product, for every trial b and unit j:
-//   u += gain · d + sn   (ADD: drive and state noise; absent ones point at a row of zeros)
+//   u += gain · d + ss · ξ   (ADD: drive and state noise; absent ones point at a row of zeros)
 //   g = g(u);  h = (2g − 1 + σz) (tanh family) or (g + σz);  h = 0 where keep == 0
 // (without rate noise z points at a row of zeros and σ = 0: the same values). h goes to the GEMM
-// row and, with OUT, to the rates output too.
+// row and, with OUT, to the rates output too. ξ and z are standard normals.
 template <typename T>
 struct RateArgs {
   int64_t B, N;
@@ -148,9 +88,10 @@ struct RateArgs {
   const T* d;
   int64_t ld_d;
   const T* gain;
-  const T* sn;
-  int64_t ld_sn;
-  const T* z;  // standard normal draws
+  const T* xi;  // state noise normals
+  int64_t ld_xi;
+  const T* ss;  // [N] state noise scale κsσ
+  const T* z;  // rate noise normals
   int64_t ld_z;
   T sigma;
   T* g;  // [B, N]
@@ -166,11 +107,12 @@ HD_INLINE void rate_rows(const RateArgs<T>& a) {
   constexpr bool tanh_family = ACT == kRetanh || ACT == kTanh;
   const int64_t N = a.N;
   const T* __restrict__ gain = a.gain;
+  const T* __restrict__ ss = a.ss;
   const T* __restrict__ keep = a.keep;
   for (int64_t b = 0; b < a.B; ++b) {
     T* __restrict__ u = a.u + b * N;
     const T* __restrict__ d = a.d + b * a.ld_d;
-    const T* __restrict__ sn = a.sn + b * a.ld_sn;
+    const T* __restrict__ xi = a.xi + b * a.ld_xi;
     const T* __restrict__ z = a.z + b * a.ld_z;
     T* __restrict__ g = a.g + b * N;
     T* __restrict__ h = a.h + b * a.ld_h;
@@ -180,7 +122,7 @@ HD_INLINE void rate_rows(const RateArgs<T>& a) {
       T x = u[j];
       if constexpr (ADD) {
         x = x + gain[j] * d[j];
-        x = x + sn[j];
+        x = x + ss[j] * xi[j];
         u[j] = x;
       }
       const T gj = g_<T, ACT>(x);
@@ -213,6 +155,7 @@ HD_INLINE void rate_rows_any(const RateArgs<T>& a, int64_t act, bool add) {
     case kRetanh: return rate_rows_act<T, kRetanh>(a, add);
     case kTanh: return rate_rows_act<T, kTanh>(a, add);
     case kRelu: return rate_rows_act<T, kRelu>(a, add);
+    case kSoftplus: return rate_rows_act<T, kSoftplus>(a, add);
     default: return rate_rows_act<T, kLinear>(a, add);
   }
 }
@@ -226,8 +169,10 @@ HD_CLONES void rate_pass(const RateArgs<double>& a, int64_t act, bool add) {
 
 // One backward step after its product gh = P_{i+1} W (PN), for every trial and unit:
 //   P_i = slope · (gh + e) + leak · P_{i+1},   slope = coef · f'(a)/κ... as in dynamics._slope:
-//   tanh family (G − G²) · coef (retanh: 0 where G <= 1/2), relu coef where G > 0, linear coef;
-//   coef = 4s (tanh family) or s, and 0 for units silenced at this step.
+//   tanh family (G − G²) · coef (retanh: 0 where G <= 1/2), or from the rates G = h (the
+//   *FromRates codes) (1 − h²) · coef (retanh: 0 where h <= 0), relu coef where G > 0, softplus
+//   coef · (1 − exp(−G)) = coef · σ(a), linear coef; coef = 4s (tanh family from g) or s, and
+//   0 for units silenced at this step.
 // Without P_{i+1} (the last step): P_i = slope · e, or 0 without e.
 template <typename T>
 struct GradArgs {
@@ -261,8 +206,13 @@ HD_INLINE void grad_rows(const GradArgs<T>& a) {
       if constexpr (ACT == kRetanh || ACT == kTanh) {
         slope = (G_ - G_ * G_) * coef[j];
         if constexpr (ACT == kRetanh) slope = G_ > T(0.5) ? slope : T(0);
+      } else if constexpr (ACT == kRetanhFromRates || ACT == kTanhFromRates) {
+        slope = (T(1) - G_ * G_) * coef[j];  // f'(a) = 1 − tanh²(a), coef = s
+        if constexpr (ACT == kRetanhFromRates) slope = G_ > T(0) ? slope : T(0);
       } else if constexpr (ACT == kRelu) {
         slope = G_ > T(0) ? coef[j] : T(0);
+      } else if constexpr (ACT == kSoftplus) {
+        slope = -expm1_neg_(-G_) * coef[j];
       } else {
         slope = coef[j];
       }
@@ -291,6 +241,9 @@ HD_INLINE void grad_rows_any(const GradArgs<T>& a, int64_t act) {
     case kRetanh: return grad_rows_act<T, kRetanh>(a);
     case kTanh: return grad_rows_act<T, kTanh>(a);
     case kRelu: return grad_rows_act<T, kRelu>(a);
+    case kSoftplus: return grad_rows_act<T, kSoftplus>(a);
+    case kRetanhFromRates: return grad_rows_act<T, kRetanhFromRates>(a);
+    case kTanhFromRates: return grad_rows_act<T, kTanhFromRates>(a);
     default: return grad_rows_act<T, kLinear>(a);
   }
 }
@@ -298,95 +251,8 @@ HD_INLINE void grad_rows_any(const GradArgs<T>& a, int64_t act) {
 HD_CLONES void grad_pass(const GradArgs<float>& a, int64_t act) { grad_rows_any<float>(a, act); }
 HD_CLONES void grad_pass(const GradArgs<double>& a, int64_t act) { grad_rows_any<double>(a, act); }
 
-// ---------------------------------------------------------------------------- products
-
-template <typename T>
-struct Blas;
-template <>
-struct Blas<float> {
-  static bool available() { return sgemm_ != nullptr; }
-  static void gemm(const char* ta, const char* tb, const int64_t* m, const int64_t* n,
-                   const int64_t* k, const float* alpha, const float* a, const int64_t* lda,
-                   const float* b, const int64_t* ldb, const float* beta, float* c,
-                   const int64_t* ldc) {
-    sgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
-};
-template <>
-struct Blas<double> {
-  static bool available() { return dgemm_ != nullptr; }
-  static void gemm(const char* ta, const char* tb, const int64_t* m, const int64_t* n,
-                   const int64_t* k, const double* alpha, const double* a, const int64_t* lda,
-                   const double* b, const int64_t* ldb, const double* beta, double* c,
-                   const int64_t* ldc) {
-    dgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
-};
-
-// Row-major C[m, n] = A[m, k] B[k, n] + beta C (all rows contiguous): the column-major product
-// Cᵀ = Bᵀ Aᵀ without transposes.
-template <typename T>
-void blas_gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb,
-               T beta, T* C, int64_t ldc) {
-  const T one = 1;
-  Blas<T>::gemm("N", "N", &n, &m, &k, &one, B, &ldb, A, &lda, &beta, C, &ldc);
-}
-
-template <typename T>
-bool blas_self_test() {
-  if (!Blas<T>::available()) return false;
-  const T A[6] = {1, 2, 3, 4, 5, 6};  // [2, 3]
-  const T B[6] = {1, -1, 2, 0, -3, 1};  // [3, 2]
-  T C[4] = {1, 1, 1, 1};
-  blas_gemm<T>(2, 2, 3, A, 3, B, 2, T(2), C, 2);
-  const T want[4] = {-2, 4, -2, 4};  // A B + 2
-  for (int i = 0; i < 4; ++i)
-    if (C[i] != want[i]) return false;
-  return true;
-}
-
-template <typename T>
-bool use_blas() {
-  static const bool ok = blas_self_test<T>();
-  return ok;
-}
-
-// C = A B + beta C for contiguous row-major [m, k] / [k, n] / [m, n] matrices: BLAS on the
-// pointers, or ATen on tensor views (``A()`` builds the view only then).
-template <typename T, typename ViewA>
-void product(ViewA A, const at::Tensor& B, T beta, at::Tensor& C, int64_t m, const T* A_p) {
-  const int64_t k = B.size(0), n = B.size(1);
-  if (use_blas<T>()) {
-    blas_gemm<T>(m, n, k, A_p, k, B.const_data_ptr<T>(), n, beta, C.mutable_data_ptr<T>(), n);
-  } else if (beta == T(0)) {
-    at::mm_out(C, A(), B);
-  } else {
-    at::addmm_out(C, C, A(), B, beta, 1);
-  }
-}
-
-// Rows scattered in memory (e.g. one step of a [B, T, N] tensor) defeat the hardware prefetcher:
-// ask for them one product ahead of their use.
-template <bool WRITE, typename T>
-void prefetch_rows(const T* p, int64_t rows, int64_t ld, int64_t n) {
-  if (ld == n) return;  // contiguous: the hardware prefetcher copes
-  for (int64_t b = 0; b < rows; ++b) {
-    const char* r = reinterpret_cast<const char*>(p + b * ld);
-    for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(T)); off += 64) {
-      if constexpr (WRITE) {
-        __builtin_prefetch(r + off, 1, 3);
-      } else {
-        __builtin_prefetch(r + off, 0, 3);
-      }
-    }
-  }
-}
-
-void check_rows(const at::Tensor& t, const char* name, int64_t last_dim) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
-  TORCH_CHECK(t.size(-1) == last_dim && t.stride(-1) == 1, name,
-              " must have unit stride along its last dimension of ", last_dim);
-}
+// Noise streams of the forward loop under one key (see _kernels.h).
+constexpr uint32_t kRateNoise = 0, kStateNoise = 1;
 
 // ------------------------------------------------------------------------------- forward
 
@@ -396,12 +262,14 @@ void check_rows(const at::Tensor& t, const char* name, int64_t last_dim) {
 // columns are filled here from ``inputs`` [B, T, D] (x of the next step, then 1 for a bias
 // column; zeros in row S). Rates of task steps go to ``out`` [B, T, N], pre-activations (u / κ)
 // to ``preacts`` [B, T, N]; G (g(u) of every step, [S + 1, B, N]) when given.
+// Noise of step i is drawn here under ``key``: rate noise (SD rate_std) on stream 0, state noise
+// (per-unit scale state_scale = κsσ) on stream 1, both with counter step i − 1.
 template <typename T>
 void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
                   const std::optional<at::Tensor>& inputs, const std::optional<at::Tensor>& G,
-                  const std::optional<at::Tensor>& noise, double noise_std,
-                  const std::optional<at::Tensor>& drive, const std::optional<at::Tensor>& state_noise,
-                  at::Tensor& out, const std::optional<at::Tensor>& preacts, const at::Tensor& gain,
+                  int64_t key, double rate_std, const std::optional<at::Tensor>& state_scale,
+                  const std::optional<at::Tensor>& drive, at::Tensor& out,
+                  const std::optional<at::Tensor>& preacts, const at::Tensor& gain,
                   const std::optional<at::Tensor>& leak, double beta, const at::Tensor& keep,
                   int64_t first, int64_t last, int64_t act, int64_t k, double kappa) {
   const int64_t B = u.size(0), N = u.size(1), K = Ha.size(2), T_ = out.size(1);
@@ -422,17 +290,19 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
   }
   TORCH_CHECK(K == N || (inputs && K <= N + D + 1), "Ha has columns but no inputs fill them");
   if (G) TORCH_CHECK(G->is_contiguous() && G->size(0) == steps + 1, "G must be [S + 1, B, N]");
-  if (noise) TORCH_CHECK(noise->is_contiguous() && noise->size(0) == steps, "bad noise");
-  if (state_noise)
-    TORCH_CHECK(state_noise->is_contiguous() && state_noise->size(0) == steps, "bad state noise");
+  if (state_scale)
+    TORCH_CHECK(state_scale->is_contiguous() && state_scale->numel() == N, "bad state_scale");
   if (drive) check_rows(*drive, "drive", N);
   if (preacts) check_rows(*preacts, "preacts", N);
   if (leak) TORCH_CHECK(leak->is_contiguous() && leak->numel() == N, "bad leak");
 
   at::Tensor g_scratch = G ? at::Tensor() : at::empty({B, N}, u.options());
   const std::vector<T> zeros(N, T(0)), ones(N, T(1));
+  std::vector<T> rate_normals(rate_std > 0 ? padded_normals(B * N) : 0);
+  std::vector<T> state_normals(state_scale ? padded_normals(B * N) : 0);
   T* const Ha_p = Ha.mutable_data_ptr<T>();
   T* const u_p = u.mutable_data_ptr<T>();
+  const uint64_t ukey = static_cast<uint64_t>(key);
   auto row = [&](int64_t i) { return ring ? i % 2 : i; };
   auto fill_inputs = [&](int64_t i) {  // input columns of row i: [x of task step i / k, 1]
     if (!inputs) return;
@@ -455,16 +325,18 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
   a.N = N;
   a.u = u_p;
   a.gain = gain.const_data_ptr<T>();
+  a.ss = state_scale ? state_scale->const_data_ptr<T>() : zeros.data();
   a.ld_h = K;
   a.ld_out = out.stride(0);
   const T* const keep_p = keep.const_data_ptr<T>();
   auto set_rates = [&](int64_t i, bool add) {
     a.g = G ? G->mutable_data_ptr<T>() + i * B * N : g_scratch.mutable_data_ptr<T>();
     a.h = Ha_p + row(i) * B * K;
-    if (noise && i > 0) {
-      a.z = noise->const_data_ptr<T>() + (i - 1) * B * N;
+    if (rate_std > 0 && i > 0) {
+      fill_normals(ukey, kRateNoise, static_cast<uint32_t>(i - 1), B * N, rate_normals.data());
+      a.z = rate_normals.data();
       a.ld_z = N;
-      a.sigma = static_cast<T>(noise_std);
+      a.sigma = static_cast<T>(rate_std);
     } else {
       a.z = zeros.data();
       a.ld_z = 0;
@@ -478,13 +350,14 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
 
   a.d = zeros.data();
   a.ld_d = 0;
-  a.sn = zeros.data();
-  a.ld_sn = 0;
+  a.xi = zeros.data();
+  a.ld_xi = 0;
   set_rates(0, false);
-  const bool add = drive || state_noise;
+  const bool add = drive || state_scale;
   const T* leak_p = leak ? leak->const_data_ptr<T>() : nullptr;
   const T step_beta = leak ? T(1) : static_cast<T>(beta);
   const T inv_kappa = static_cast<T>(1.0 / kappa);
+  const T* const Wa_p = Wa_t.const_data_ptr<T>();
   for (int64_t i = 1; i <= steps; ++i) {
     if (leak_p) {  // per-unit leak: u ← (1 − s) u before the product
       for (int64_t b = 0; b < B; ++b)
@@ -497,11 +370,11 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
     }
     if (i % k == 0) prefetch_rows<true>(out.mutable_data_ptr<T>() + (i / k - 1) * out.stride(1),
                                         B, out.stride(0), N);
-    product<T>([&] { return Ha.select(0, row(i - 1)); }, Wa_t, step_beta, u, B,
-               Ha_p + row(i - 1) * B * K);
-    if (state_noise) {
-      a.sn = state_noise->const_data_ptr<T>() + (i - 1) * B * N;
-      a.ld_sn = N;
+    product<T>(B, N, K, Ha_p + row(i - 1) * B * K, K, 1, Wa_p, N, step_beta, u_p, N);
+    if (state_scale) {
+      fill_normals(ukey, kStateNoise, static_cast<uint32_t>(i - 1), B * N, state_normals.data());
+      a.xi = state_normals.data();
+      a.ld_xi = N;
     }
     set_rates(i, add);
     if (preacts && i % k == 0) {
@@ -513,18 +386,18 @@ void forward_impl(at::Tensor& u, const at::Tensor& Wa_t, at::Tensor& Ha,
 }
 
 void forward_loop(at::Tensor u, at::Tensor Wa_t, at::Tensor Ha, std::optional<at::Tensor> inputs,
-                  std::optional<at::Tensor> G, std::optional<at::Tensor> noise, double noise_std,
-                  std::optional<at::Tensor> drive, std::optional<at::Tensor> state_noise,
+                  std::optional<at::Tensor> G, int64_t key, double rate_std,
+                  std::optional<at::Tensor> state_scale, std::optional<at::Tensor> drive,
                   at::Tensor out, std::optional<at::Tensor> preacts, at::Tensor gain,
                   std::optional<at::Tensor> leak, double beta, at::Tensor keep, int64_t first,
                   int64_t last, int64_t act, int64_t substeps, double kappa) {
   TORCH_CHECK(u.device().is_cpu(), "the compiled loop runs on the CPU only");
   if (u.scalar_type() == at::kFloat) {
-    forward_impl<float>(u, Wa_t, Ha, inputs, G, noise, noise_std, drive, state_noise, out,
-                        preacts, gain, leak, beta, keep, first, last, act, substeps, kappa);
+    forward_impl<float>(u, Wa_t, Ha, inputs, G, key, rate_std, state_scale, drive, out, preacts,
+                        gain, leak, beta, keep, first, last, act, substeps, kappa);
   } else if (u.scalar_type() == at::kDouble) {
-    forward_impl<double>(u, Wa_t, Ha, inputs, G, noise, noise_std, drive, state_noise, out,
-                         preacts, gain, leak, beta, keep, first, last, act, substeps, kappa);
+    forward_impl<double>(u, Wa_t, Ha, inputs, G, key, rate_std, state_scale, drive, out, preacts,
+                         gain, leak, beta, keep, first, last, act, substeps, kappa);
   } else {
     TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
   }
@@ -534,85 +407,190 @@ void forward_loop(at::Tensor u, at::Tensor Wa_t, at::Tensor Ha, std::optional<at
 
 // Steps i = S..stop of the BPTT (dynamics._RateDynamics): P_i from P_{i+1} (see grad_rows). P
 // holds all S + 1 rows, or is a ring of 2 (row i % 2) when only the weight gradient and P_0
-// (the initial state's, left in row 0) are wanted. With Ha, the weight gradient is accumulated on
-// the way, grad_Wa += P_iᵀ [h_{i−1}, x, 1] for i >= 1, while P_i is still in the cache.
+// (the initial state's, left in row 0) are wanted. Ha [S + 1, B, K] holds the GEMM rows
+// [h_i, x, 1]. With grad_Wa, the weight gradient is accumulated on the way,
+// grad_Wa += P_iᵀ [h_{i−1}, x, 1] for i >= 1, while P_i is still in the cache.
+// The rates' gradient of task step t is ``grad`` [T, B, N] (rows), or composed from it (or
+// nothing), the readout's ``gout`` [T, B, O] with V [O, N], and c h (see compose_rows).
 template <typename T>
-void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W, const at::Tensor& grad,
-                   const at::Tensor& coef_out, const at::Tensor& coef_in, const at::Tensor& leak,
-                   int64_t first, int64_t last, int64_t act, int64_t k, int64_t stop,
-                   const std::optional<at::Tensor>& Ha, const std::optional<at::Tensor>& grad_Wa) {
-  const int64_t S1 = G.size(0), B = P.size(1), N = P.size(2);
+void backward_impl(at::Tensor& P, const at::Tensor& G, const at::Tensor& W,
+                   const std::optional<at::Tensor>& grad, const std::optional<at::Tensor>& gout,
+                   const std::optional<at::Tensor>& V, double c_h,
+                   const std::optional<at::Tensor>& dV, const at::Tensor& coef_out,
+                   const at::Tensor& coef_in, const at::Tensor& leak, int64_t first, int64_t last,
+                   int64_t act, int64_t k, int64_t stop, const at::Tensor& Ha,
+                   const std::optional<at::Tensor>& grad_Wa) {
+  const int64_t S1 = G.size(0), B = P.size(1), N = P.size(2), K = Ha.size(2);
   const bool ring = P.size(0) < S1;
   TORCH_CHECK(P.is_contiguous() && W.is_contiguous(), "P and W must be contiguous");
   TORCH_CHECK(ring ? P.size(0) == 2 : P.size(0) == S1, "P must have 2 or S + 1 rows");
   TORCH_CHECK(G.size(1) == B, "G must be [S + 1, B, N]");
   check_rows(G, "G", N);
-  check_rows(grad, "grad", N);
+  if (grad) check_rows(*grad, "grad", N);
   TORCH_CHECK(coef_out.is_contiguous() && coef_in.is_contiguous() && leak.is_contiguous(),
               "coef and leak must be contiguous");
-  TORCH_CHECK(Ha.has_value() == grad_Wa.has_value(), "Ha and grad_Wa go together");
-  int64_t K = 0;
-  if (Ha) {
-    K = Ha->size(2);
-    TORCH_CHECK(Ha->is_contiguous() && Ha->size(0) == S1 && Ha->size(1) == B, "bad Ha");
+  TORCH_CHECK(Ha.is_contiguous() && Ha.size(0) == S1 && Ha.size(1) == B && K >= N, "bad Ha");
+  if (grad_Wa)
     TORCH_CHECK(grad_Wa->is_contiguous() && grad_Wa->size(0) == N && grad_Wa->size(1) == K,
                 "grad_Wa must be [N, K]");
+  const bool readout = gout.has_value();
+  const bool compose = readout || c_h != 0.0;
+  int64_t O = 0;
+  if (readout) {
+    TORCH_CHECK(V && V->is_contiguous() && V->size(1) == N, "gout needs V [O, N]");
+    O = V->size(0);
+    check_rows(*gout, "gout", O);
+    if (dV) TORCH_CHECK(dV->is_contiguous() && dV->sizes() == V->sizes(), "dV must be like V");
   }
   at::Tensor gh = at::empty({B, N}, P.options());
+  at::Tensor e_buf = compose ? at::empty({B, N}, P.options()) : at::Tensor();
   GradArgs<T> a{};
   a.B = B;
   a.N = N;
   a.ld_G = G.stride(1);
   a.gh = gh.const_data_ptr<T>();
-  a.ld_e = grad.stride(1);
   a.leak = leak.const_data_ptr<T>();
+  ComposeArgs<T> c{};
+  c.B = B;
+  c.N = N;
+  c.O = O;
+  c.ld_h = K;
+  c.V = readout ? V->const_data_ptr<T>() : nullptr;
+  std::vector<double> dV64(readout && dV ? dV->numel() : 0, 0.0);
+  c.dV = dV64.empty() ? nullptr : dV64.data();
+  c.c = static_cast<T>(c_h);
+  c.e = compose ? e_buf.mutable_data_ptr<T>() : nullptr;
   T* const P_p = P.mutable_data_ptr<T>();
+  T* const gh_p = gh.mutable_data_ptr<T>();
   const T* const G_p = G.const_data_ptr<T>();
-  const T* const grad_p = grad.const_data_ptr<T>();
+  const T* const Ha_p = Ha.const_data_ptr<T>();
+  const T* const W_p = W.const_data_ptr<T>();
+  StepSum<T> weights(grad_Wa ? N * K : 0);
   auto row = [&](int64_t i) { return ring ? i % 2 : i; };
   for (int64_t i = S1 - 1; i >= stop; --i) {
-    const bool has_e = i > 0 && i % k == 0;
-    a.e = has_e ? grad_p + (i / k - 1) * grad.stride(0) : nullptr;
+    const bool task_step = i > 0 && i % k == 0;
+    const T* dense = grad && task_step ? grad->const_data_ptr<T>() + (i / k - 1) * grad->stride(0)
+                                       : nullptr;
+    if (dense) prefetch_rows<false>(dense, B, grad->stride(1), N);
+    if (compose && task_step) {
+      c.dense = dense;
+      c.ld_dense = grad ? grad->stride(1) : 0;
+      c.h = Ha_p + i * B * K;
+      c.gout = readout ? gout->const_data_ptr<T>() + (i / k - 1) * gout->stride(0) : nullptr;
+      c.ld_gout = readout ? gout->stride(1) : 0;
+      compose_pass(c);
+      a.e = c.e;
+      a.ld_e = N;
+    } else {
+      a.e = dense;
+      a.ld_e = grad ? grad->stride(1) : 0;
+    }
     a.G = G_p + i * G.stride(0);
     a.coef = (first <= i && i <= last ? coef_in : coef_out).const_data_ptr<T>();
     a.p = P_p + row(i) * B * N;
-    if (a.e) prefetch_rows<false>(a.e, B, a.ld_e, N);
     if (i < S1 - 1) {
-      const int64_t r = row(i + 1);
-      product<T>([&] { return P.select(0, r); }, W, T(0), gh, B, P_p + r * B * N);
-      a.pn = P_p + r * B * N;
+      a.pn = P_p + row(i + 1) * B * N;
+      product<T>(B, N, N, a.pn, N, 1, W_p, N, T(0), gh_p, N);
     } else {
       a.pn = nullptr;
     }
     grad_pass(a, act);
-    if (Ha && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
-      const T* h = Ha->const_data_ptr<T>() + (i - 1) * B * K;
-      if (use_blas<T>()) {
-        const T one = 1;
-        Blas<T>::gemm("N", "T", &K, &N, &B, &one, h, &K, a.p, &N, &one,
-                      grad_Wa->mutable_data_ptr<T>(), &K);
-      } else {
-        at::Tensor out = *grad_Wa;
-        at::addmm_out(out, out, P.select(0, row(i)).t(), Ha->select(0, i - 1));
-      }
+    if (grad_Wa && i >= 1) {  // grad_Wa [N, K] += P_iᵀ [B, N]ᵀ Ha_{i−1} [B, K]
+      product<T>(N, K, B, a.p, 1, N, Ha_p + (i - 1) * B * K, K, weights.beta(), weights.data(),
+                 K);
+      weights.step_done();
+    }
+  }
+  if (grad_Wa) weights.write(grad_Wa->mutable_data_ptr<T>());
+  if (!dV64.empty()) {
+    T* out = dV->mutable_data_ptr<T>();
+    for (size_t j = 0; j < dV64.size(); ++j) out[j] = static_cast<T>(dV64[j]);
+  }
+}
+
+void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, std::optional<at::Tensor> grad,
+                   std::optional<at::Tensor> gout, std::optional<at::Tensor> V, double c_h,
+                   std::optional<at::Tensor> dV, at::Tensor coef_out, at::Tensor coef_in,
+                   at::Tensor leak, int64_t first, int64_t last, int64_t act, int64_t substeps,
+                   int64_t stop, at::Tensor Ha, std::optional<at::Tensor> grad_Wa) {
+  TORCH_CHECK(P.device().is_cpu(), "the compiled loop runs on the CPU only");
+  if (P.scalar_type() == at::kFloat) {
+    backward_impl<float>(P, G, W, grad, gout, V, c_h, dV, coef_out, coef_in, leak, first, last,
+                         act, substeps, stop, Ha, grad_Wa);
+  } else if (P.scalar_type() == at::kDouble) {
+    backward_impl<double>(P, G, W, grad, gout, V, c_h, dV, coef_out, coef_in, leak, first, last,
+                          act, substeps, stop, Ha, grad_Wa);
+  } else {
+    TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
+  }
+}
+
+// ----------------------------------------------------------------------- helpers for Python
+
+// out [S, B, N] (or any [S, ...]): the standard normals the forward loop draws on ``stream``
+// under ``key`` at steps 0..S−1 (for the reference implementation and tests).
+void normal_block(at::Tensor out, int64_t key, int64_t stream) {
+  TORCH_CHECK(out.device().is_cpu() && out.is_contiguous() && out.dim() >= 1,
+              "out must be a contiguous CPU tensor");
+  const int64_t S = out.size(0), count = S > 0 ? out.numel() / S : 0;
+  auto fill = [&](auto* base) {
+    using T = std::remove_pointer_t<decltype(base)>;
+    std::vector<T> row(padded_normals(count));
+    for (int64_t s = 0; s < S; ++s) {
+      fill_normals(static_cast<uint64_t>(key), static_cast<uint32_t>(stream),
+                   static_cast<uint32_t>(s), count, row.data());
+      std::copy(row.begin(), row.begin() + count, base + s * count);
+    }
+  };
+  if (out.scalar_type() == at::kFloat) {
+    fill(out.mutable_data_ptr<float>());
+  } else if (out.scalar_type() == at::kDouble) {
+    fill(out.mutable_data_ptr<double>());
+  } else {
+    TORCH_CHECK(false, "normal_block fills float32 or float64 tensors");
+  }
+}
+
+// Philox-4x32-10 of one counter under one key (known-answer tests).
+std::vector<int64_t> philox(std::vector<int64_t> counter, std::vector<int64_t> key) {
+  TORCH_CHECK(counter.size() == 4 && key.size() == 2, "counter has 4 words, key 2");
+  uint32_t c[4];
+  for (int i = 0; i < 4; ++i) c[i] = static_cast<uint32_t>(counter[i]);
+  philox4x32_10(c[0], c[1], c[2], c[3], static_cast<uint32_t>(key[0]),
+                static_cast<uint32_t>(key[1]));
+  return {c[0], c[1], c[2], c[3]};
+}
+
+// out = beta out + A B with the loops' product, ``repeat`` times (tests, and the floor of the
+// benchmarks without a call per product); A may be transposed.
+void matmul(at::Tensor A, at::Tensor B, at::Tensor out, double beta, int64_t repeat) {
+  TORCH_CHECK(A.dim() == 2 && B.dim() == 2 && out.dim() == 2 && A.size(1) == B.size(0) &&
+                  out.size(0) == A.size(0) && out.size(1) == B.size(1), "shape mismatch");
+  TORCH_CHECK(A.stride(0) == 1 || A.stride(1) == 1, "A needs a unit stride");
+  TORCH_CHECK(B.stride(1) == 1 && out.stride(1) == 1, "B and out need unit column strides");
+  TORCH_CHECK(A.scalar_type() == B.scalar_type() && A.scalar_type() == out.scalar_type(),
+              "dtypes differ");
+  const int64_t M = A.size(0), K = A.size(1), N = B.size(1);
+  for (int64_t r = 0; r < repeat; ++r) {
+    if (A.scalar_type() == at::kFloat) {
+      product<float>(M, N, K, A.const_data_ptr<float>(), A.stride(0), A.stride(1),
+                     B.const_data_ptr<float>(), B.stride(0), static_cast<float>(beta),
+                     out.mutable_data_ptr<float>(), out.stride(0));
+    } else {
+      TORCH_CHECK(A.scalar_type() == at::kDouble, "float32 or float64");
+      product<double>(M, N, K, A.const_data_ptr<double>(), A.stride(0), A.stride(1),
+                      B.const_data_ptr<double>(), B.stride(0), beta,
+                      out.mutable_data_ptr<double>(), out.stride(0));
     }
   }
 }
 
-void backward_loop(at::Tensor P, at::Tensor G, at::Tensor W, at::Tensor grad, at::Tensor coef_out,
-                   at::Tensor coef_in, at::Tensor leak, int64_t first, int64_t last, int64_t act,
-                   int64_t substeps, int64_t stop, std::optional<at::Tensor> Ha,
-                   std::optional<at::Tensor> grad_Wa) {
-  TORCH_CHECK(P.device().is_cpu(), "the compiled loop runs on the CPU only");
-  if (P.scalar_type() == at::kFloat) {
-    backward_impl<float>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps, stop,
-                         Ha, grad_Wa);
-  } else if (P.scalar_type() == at::kDouble) {
-    backward_impl<double>(P, G, W, grad, coef_out, coef_in, leak, first, last, act, substeps,
-                          stop, Ha, grad_Wa);
-  } else {
-    TORCH_CHECK(false, "the compiled loop supports float32 and float64 only");
-  }
+// The float32 product kernel: 1 = AVX-512 (where available), 0 = BLAS; a negative choice only
+// reads it. Returns the previous choice.
+int64_t product_kernel(int64_t choice) {
+  const int64_t previous = kernel_choice();
+  if (choice >= 0) kernel_choice() = choice == 1 && avx512_available() ? 1 : 0;
+  return previous;
 }
 
 bool direct_blas(int64_t dtype_is_double) {
@@ -624,5 +602,9 @@ bool direct_blas(int64_t dtype_is_double) {
 TORCH_LIBRARY(hdbench_core, m) {
   m.def("forward_loop", &forward_loop);
   m.def("backward_loop", &backward_loop);
+  m.def("normal_block", &normal_block);
+  m.def("philox", &philox);
+  m.def("matmul", &matmul);
+  m.def("product_kernel", &product_kernel);
   m.def("direct_blas", &direct_blas);
 }

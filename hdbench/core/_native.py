@@ -1,15 +1,17 @@
-"""The compiled per-step loops (``_loop.cpp``): built on first use, cached, optional.
+"""The compiled loops (``_loop.cpp``, ``_gated.cpp``, ``_kernels.h``): built on first use, optional.
 
 :func:`ops` returns the loaded operators (``torch.ops.hdbench_core``) or None, in which case
-:mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``):
+:mod:`hdbench.core.dynamics` runs its PyTorch loop (same semantics; see ``integrate``) and the
+gated baselines run ``torch.nn``:
 
 - ``HDBENCH_NO_EXTENSION=1`` (or :func:`set_enabled` ``(False)``) turns the compiled loop off;
 - a failed build (no compiler, no ninja, a compile error) falls back with one warning.
 
-The library is compiled once per environment with ``torch.utils.cpp_extension.load`` (about 15 s
-on one core) under ``$HDBENCH_HOME/torch_extensions`` (default ``~/.cache/hdbench``), in a folder
+The library is compiled once per environment with ``torch.utils.cpp_extension.load`` (about half
+a minute) under ``$HDBENCH_HOME/torch_extensions`` (default ``~/.cache/hdbench``), in a folder
 named by Python, torch and C++ ABI so that environments never share a binary
-(``TORCH_EXTENSIONS_DIR`` overrides the root); ninja rebuilds it when ``_loop.cpp`` changes.
+(``TORCH_EXTENSIONS_DIR`` overrides the root); ninja rebuilds it when a source or the header
+changes.
 torch's file lock makes concurrent first builds (threads, processes, engine workers) safe: one
 compiles, the others wait and load its result; a lock left by a killed build is removed after
 :data:`STALE_LOCK_SECONDS`. Later processes only load it (a ninja up-to-date check, ~0.1 s).
@@ -28,13 +30,14 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_loop.cpp")
+SOURCES = [Path(__file__).with_name(name) for name in ("_loop.cpp", "_gated.cpp")]
 NAME = "hdbench_core_loop"
 # -O3 without -march: the elementwise passes are cloned per ISA inside the source. No fast-math:
 # -ffp-contract=off keeps clones bit-identical; -fno-trapping-math lets selects vectorise (as
 # torch's own build).
 CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
-ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3}  # softplus: PyTorch loop
+ACTIVATIONS = {"retanh": 0, "tanh": 1, "relu": 2, "linear": 3, "softplus": 4}
+TANH_FROM_RATES = {"retanh": 5, "tanh": 6}  # backward slopes from the rates (_loop.cpp)
 
 STALE_LOCK_SECONDS = 600  # a build takes well under a minute
 
@@ -102,7 +105,7 @@ def _load():
     except FileNotFoundError:
         pass
     start = time.perf_counter()
-    cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS,
+    cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES], extra_cflags=CFLAGS,
                        build_directory=str(directory), is_python_module=False, verbose=False)
     _state["build_seconds"] = time.perf_counter() - start
     return torch.ops.hdbench_core

@@ -9,19 +9,27 @@ Two implementations with identical semantics:
 - :func:`integrate_autograd` — plain autograd through a per-step loop; the reference the fast
   path is tested against (and the fallback when pre-activations need gradients).
 
-The fast path's per-step loops run compiled (``_loop.cpp``, :mod:`hdbench.core._native`: one BLAS
-product and one fused elementwise pass per step) on CPU tensors when the extension builds, and as
-the PyTorch loops below otherwise (CUDA, softplus, ``HDBENCH_NO_EXTENSION=1``, no compiler).
+The fast path's per-step loops run compiled (``_loop.cpp``, :mod:`hdbench.core._native`: one
+matrix product and one fused elementwise pass per step) on CPU tensors when the extension builds,
+and as the PyTorch loops below otherwise (CUDA, ``HDBENCH_NO_EXTENSION=1``, no compiler).
+
+Noise: the compiled loop draws its normals where they are used, from a counter-based generator
+(Philox-4x32-10 and Box-Muller, ``_kernels.h``) keyed by one 64-bit number taken from the
+``generator``; the PyTorch loops draw ``torch.randn`` blocks from the generator. Both are
+standard normal; they are different numbers, so a run reproduces on the path it ran on.
+:func:`integrate_autograd` draws what :func:`integrate` would on the same path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 
 import torch
 
 from hdbench.core import _native
+from hdbench.core.readout import mean_square, readout
 from hdbench.errors import HdbenchError
 
 
@@ -185,11 +193,62 @@ def _check_noise(noise_std, state_noise_std):
             raise HdbenchError(f"{name} must be a finite number >= 0; got {value!r}")
 
 
-def _noise(noise_std, generator, S, B, N, drive):
-    if not noise_std > 0:
-        return None
-    return noise_std * torch.randn((S, B, N), generator=generator, dtype=drive.dtype,
-                                   device=drive.device)
+RATE_STREAM, STATE_STREAM = 0, 1  # noise streams of the compiled loop under one key
+
+
+def _noise_key(generator) -> int:
+    """The compiled loop's 64-bit noise key: one draw from ``generator`` (or the global RNG)."""
+    return int(torch.randint(-2**63, 2**63 - 1, (1,), generator=generator, dtype=torch.int64))
+
+
+def normal_block(key: int, stream: int, shape, dtype=torch.float32) -> torch.Tensor:
+    """The standard normals ``[steps, ...]`` that the compiled loop draws under ``key`` on
+    ``stream`` at steps 0, 1, ... (:data:`RATE_STREAM` or :data:`STATE_STREAM`)."""
+    ext = _native.ops()
+    if ext is None:
+        raise HdbenchError("normal_block needs the compiled loop (hdbench.core._native.status())")
+    out = torch.empty(shape, dtype=dtype)
+    ext.normal_block(out, int(key), int(stream))
+    return out
+
+
+def _reference_noise(noise_std, state_noise_std, generator, S, B, N, drive, ext):
+    """``(rate, state)`` noise blocks ``σ·z [S, B, N]`` (or None), as :func:`integrate` draws
+    them on the path ``ext`` selects."""
+    if not (noise_std > 0 or state_noise_std > 0):
+        return None, None
+    if ext is not None:
+        key = _noise_key(generator)
+        blocks = []
+        for std, stream in ((noise_std, RATE_STREAM), (state_noise_std, STATE_STREAM)):
+            block = None
+            if std > 0:
+                block = drive.new_empty((S, B, N))
+                ext.normal_block(block, key, stream)
+                block.mul_(std)
+            blocks.append(block)
+        return tuple(blocks)
+    blocks = []
+    for std in (noise_std, state_noise_std):
+        blocks.append(None if not std > 0 else std * torch.randn(
+            (S, B, N), generator=generator, dtype=drive.dtype, device=drive.device))
+    return tuple(blocks)
+
+
+@dataclasses.dataclass
+class _Noise:
+    """Training noise of one call: drawn in the compiled loop under ``key``, or given as blocks
+    for the PyTorch loop (``rate``: standard normals, scaled there; ``state``: already κsσξ)."""
+
+    rate_std: float
+    state_std: float
+    key: int | None = None
+    rate: torch.Tensor | None = None
+    state: torch.Tensor | None = None
+
+    @property
+    def has_rate(self) -> bool:
+        return self.rate_std > 0
 
 
 def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=None,
@@ -207,8 +266,8 @@ def integrate_autograd(drive, W, a0, alpha, *, input_weight=None, input_bias=Non
     step = _step_size(alpha, substeps, N, drive)
     W_eff = W * W_mask if W_mask is not None else W
     keep = _keep_mask(silence, T, substeps, N, drive.dtype, drive.device)
-    noise = _noise(noise_std, generator, T * substeps, B, N, drive)
-    state_noise = _noise(state_noise_std, generator, T * substeps, B, N, drive)
+    noise, state_noise = _reference_noise(noise_std, state_noise_std, generator, T * substeps, B,
+                                          N, drive, _native.for_call(activation, drive))
     a = a0.expand(B, N)
     h = f(a) if keep is None else f(a) * keep[0]
     rates, preacts, i = [], [], 0
@@ -240,16 +299,16 @@ def _by_step(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1) if compact else x.transpose(0, 1).contiguous()
 
 
-def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, window,
-             input_weight=None, input_bias=None, state_noise=None, *, for_backward=False,
-             preactivations=False, ext=None):
+def _forward(drive, W_eff, a0, step, activation, substeps, noise, window, input_weight=None,
+             input_bias=None, *, for_backward=False, preactivations=False, ext=None):
     """The integration loop, without a graph.
 
     Internal step i = 1..S: ``u_i = (1 − s) u_{i−1} + κs (W_eff h_{i−1} + drive_t)`` with
     ``u = κa``, and ``h_i = (f(a_i) + noise_i) · keep_i`` with ``f = 2g − 1`` (tanh family) or
-    ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a scratch [S, B, N] block of
-    standard normal draws (scaled here, in place) or None. ``state_noise`` is None or an
-    [S, B, N] block added to u at internal step i, already scaled to ``κsξ_i``.
+    ``g``. ``step`` (s) is a float or a [N] tensor; ``noise`` is a :class:`_Noise` or None: for
+    this loop its ``rate`` is a scratch [S, B, N] block of standard normal draws (scaled here, in
+    place) and its ``state`` an [S, B, N] block added to u at internal step i, already scaled to
+    ``κsξ_i``.
 
     With ``input_weight`` the drive ``x_t Uᵀ + b`` is folded into the recurrent GEMM: row i of
     ``Ha`` is ``[h_i, x_{t(i+1)}, 1]`` and the GEMM weight ``[W_eff, U, b]``, so the drive is never
@@ -261,9 +320,11 @@ def _forward(drive, W_eff, a0, step, activation, substeps, noise, noise_std, win
     None. With ``ext`` (:func:`_native.for_call`) the loop runs compiled.
     """
     if ext is not None:
-        return _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise,
-                                 noise_std, window, input_weight, input_bias, state_noise,
-                                 for_backward, preactivations)
+        return _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, window,
+                                 input_weight, input_bias, for_backward, preactivations)
+    state_noise = None if noise is None else noise.state
+    noise_std = 0.0 if noise is None else noise.rate_std
+    noise = None if noise is None else noise.rate
     B, T, D = drive.shape
     N = W_eff.shape[0]
     k, S = substeps, T * substeps
@@ -366,15 +427,14 @@ def _unit_stride(x):
     return x if x is None or x.stride(-1) == 1 else x.contiguous()
 
 
-def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, noise_std,
-                      window, input_weight, input_bias, state_noise, for_backward, preactivations):
+def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, window,
+                      input_weight, input_bias, for_backward, preactivations):
     """:func:`_forward` with the loop in ``_loop.cpp`` (same arguments and results).
 
     The loop writes the task-step rates (and pre-activations) straight into ``[B, T, N]`` outputs
     and fills the input columns of the GEMM rows ``[h, x, 1]`` itself; without ``for_backward``
     those rows live in a ring of two instead of ``[T + 1, B, K]``, and the drive is never formed,
-    sub-steps or not. The rate noise block holds standard normal draws; their scaling is fused
-    into the loop.
+    sub-steps or not. Noise is drawn in the loop under ``noise.key``.
     """
     B, T, D = drive.shape
     N = W_eff.shape[0]
@@ -392,14 +452,20 @@ def _forward_compiled(ext, drive, W_eff, a0, step, activation, substeps, noise, 
         columns = [W_eff, input_weight] + ([] if input_bias is None else [input_bias[:, None]])
         Wa, drive_steps, inputs = torch.cat(columns, dim=1), None, drive
     Wa_t = (Wa * (gain if scalar else gain[:, None])).t().contiguous()
-    separate_g = tanh_family or noise is not None
+    # the backward takes f'(a) from the rates where they are noise-free (tanh family: 1 − h²)
+    separate_g = noise is not None and noise.has_rate
     G = drive.new_empty((S + 1, B, N)) if for_backward and separate_g else None
     rates = drive.new_empty((B, T, N))
     preacts = drive.new_empty((B, T, N)) if preactivations else None
     u = torch.mul(a0.expand(B, N), kappa).contiguous()
     keep, first, last = _window_args(window, N, drive)
-    ext.forward_loop(u, Wa_t, Ha, inputs, G, noise, float(noise_std), drive_steps, state_noise,
-                     rates, preacts, _unit_vector(gain, N, drive),
+    key, rate_std, state_scale = 0, 0.0, None
+    if noise is not None:
+        key, rate_std = noise.key, float(noise.rate_std)
+        if noise.state_std > 0:
+            state_scale = _unit_vector(gain, N, drive) * noise.state_std  # κsσ per unit
+    ext.forward_loop(u, Wa_t, Ha, inputs, G, key, rate_std, state_scale, drive_steps, rates,
+                     preacts, _unit_vector(gain, N, drive),
                      None if scalar else leak.contiguous(), float(leak) if scalar else 1.0, keep,
                      first, last, _native.ACTIVATIONS[activation], k, kappa)
     return rates, Ha, G, preacts
@@ -415,30 +481,47 @@ class _RateDynamics(torch.autograd.Function):
 
     The backward keeps ``P_i = s · dL/da_i`` (for i >= 1 the gradient with respect to the drive
     of internal step i): ``P_i = s f'(a_i) keep_i (dL/dh_i + P_{i+1} W) + (1 − s) P_{i+1}``, and
-    forms ``dL/d[W, U, b] = Σ_i P_iᵀ [h_{i−1}, x_{t(i)}, 1]`` as one GEMM at the end.
+    forms ``dL/d[W, U, b] = Σ_i P_iᵀ [h_{i−1}, x_{t(i)}, 1]`` inside the loop (small networks)
+    or as one GEMM at the end.
+
+    With a readout ``V`` (compiled loop only) it returns ``(rates, outputs = rates Vᵀ,
+    mean(rates²))``, and the backward forms dL/dh of every step inside the loop from the
+    outputs' gradient, the penalty's and any other gradient of the rates
+    (:func:`integrate_readout`).
     """
 
     @staticmethod
-    def forward(ctx, drive, W_eff, a0, input_weight, input_bias, step, activation, substeps,
-                noise, noise_std, window, state_noise, ext):
-        rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                   noise_std, window, input_weight, input_bias, state_noise,
-                                   for_backward=True, ext=ext)
-        ctx.save_for_backward(W_eff, Ha, G, input_weight)
+    def forward(ctx, drive, W_eff, a0, input_weight, input_bias, V, step, activation, substeps,
+                noise, window, ext):
+        rates, Ha, G, _ = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
+                                   input_weight, input_bias, for_backward=True, ext=ext)
         ctx.step, ctx.activation, ctx.substeps, ctx.window = step, activation, substeps, window
         ctx.ext = ext
         ctx.a0_is_shared = a0.dim() == 1
-        return rates
+        if V is None:
+            ctx.save_for_backward(W_eff, Ha, G, input_weight, None)
+            return rates
+        flat = rates.view(-1, rates.shape[-1])
+        outputs = (flat @ V.t()).view(*rates.shape[:-1], V.shape[0])
+        mean_square = torch.dot(flat.view(-1), flat.view(-1)) / flat.numel()
+        ctx.save_for_backward(W_eff, Ha, G, input_weight, V)
+        ctx.set_materialize_grads(False)
+        return rates, outputs, mean_square
 
     @staticmethod
-    def backward(ctx, grad_rates):
-        W_eff, Ha, G, input_weight = ctx.saved_tensors
+    def backward(ctx, grad_rates, grad_outputs=None, grad_mean_square=None):
+        W_eff, Ha, G, input_weight, V = ctx.saved_tensors
         step, k, window = ctx.step, ctx.substeps, ctx.window
         S1, B, K = Ha.shape
         N = W_eff.shape[0]
         H = Ha[..., :N]
         scalar = not isinstance(step, torch.Tensor)
         leak = 1.0 - step
+        c_h = 0.0 if grad_mean_square is None else \
+            2.0 * float(grad_mean_square) / (B * (S1 - 1) // k * N)
+        grad_V = None
+        if grad_rates is None and grad_outputs is None and c_h == 0.0:
+            return (None,) * 12
         # P[i] = s · dL/da_i; returned (as the drive's gradient) only with a dense drive
         dense_grad = input_weight is None and ctx.needs_input_grad[0]
         if ctx.ext is not None:
@@ -447,14 +530,19 @@ class _RateDynamics(torch.autograd.Function):
             # drive's (or inputs') gradient, else it is a ring of 2 rows (P_0 ends in row 0).
             weights = any(ctx.needs_input_grad[i] for i in (1, 3, 4))
             fused = weights and N * K * Ha.element_size() <= _FUSED_WEIGHT_GRADIENT_BYTES
-            grad_Wa = Ha.new_zeros((N, K)) if fused else None
+            grad_Wa = Ha.new_empty((N, K)) if fused else None
             whole = ctx.needs_input_grad[0] or (weights and not fused)
             shape = (S1 if whole else 2, B, N)
             P = Ha.new_empty(shape) if dense_grad else _workspace(2, shape, Ha)
+            if grad_outputs is not None and ctx.needs_input_grad[5]:
+                grad_V = V.new_empty(V.shape)
             _backward_compiled(ctx.ext, P, H if G is None else G, W_eff, grad_rates, step,
                                ctx.activation, window, k, 0 if ctx.needs_input_grad[2] else 1,
-                               Ha if fused else None, grad_Wa)
-            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa)
+                               Ha, grad_Wa if fused else None, grad_outputs, V, c_h, grad_V,
+                               from_rates=G is None)
+            return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa,
+                                            grad_V)
+        # the readout (V) is only folded in on the compiled path (integrate_readout)
         slope = _slope(ctx.activation, H if G is None else G, step,
                        _workspace(0, (S1, B, N), Ha))
         if window is not None:
@@ -482,11 +570,11 @@ class _RateDynamics(torch.autograd.Function):
         return _RateDynamics._gradients(ctx, P, Ha, input_weight, step, B, N, K)
 
     @staticmethod
-    def _gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa=None):
+    def _gradients(ctx, P, Ha, input_weight, step, B, N, K, grad_Wa=None, grad_V=None):
         """The gradients of the inputs of :meth:`forward` from ``P`` (see the class) and, if not
         given, ``grad_Wa``."""
         k = ctx.substeps
-        grads = [None] * 13
+        grads = [None] * 12
         if any(ctx.needs_input_grad[i] for i in (1, 3, 4)):
             if grad_Wa is None:
                 grad_Wa = P[1:].view(-1, N).t() @ Ha[:-1].view(-1, K)
@@ -504,20 +592,28 @@ class _RateDynamics(torch.autograd.Function):
             if input_weight is not None:
                 grad_drive = grad_drive @ input_weight
             grads[0] = grad_drive.transpose(0, 1)
+        grads[5] = grad_V
         return tuple(grads)
 
 
 def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, substeps, stop,
-                       Ha=None, grad_Wa=None):
+                       Ha, grad_Wa=None, grad_outputs=None, V=None, c_h=0.0, grad_V=None,
+                       from_rates=False):
     """The backward loop of :class:`_RateDynamics` in ``_loop.cpp``: fills ``P[stop:]`` (or a
-    ring of 2 rows) and, with ``Ha``, accumulates the weight gradient into ``grad_Wa``.
+    ring of 2 rows) and, with ``grad_Wa``, accumulates the weight gradient into it.
 
-    The slope ``s f'(a)`` is formed inside the loop from ``G`` (g(κa) per internal step, or the
-    rates where they equal it): coef is 4s for the tanh family, s otherwise, and 0 for units
-    silenced at a step.
+    The slope ``s f'(a)`` is formed inside the loop from ``G``: g(κa) per internal step (coef 4s
+    for the tanh family, s otherwise), or, ``from_rates``, the noise-free rates (for the tanh
+    family f' = 1 − h², coef s); coef is 0 for units silenced at a step. The rates' gradient is
+    ``grad_rates`` (or None) plus, with ``V``, ``grad_outputs V + c_h · rates``, formed per step
+    in the loop (``grad_V`` receives ``grad_outputsᵀ rates``).
     """
     N = P.shape[2]
-    coef = 4.0 * step if activation in _TANH_FAMILY else step
+    code = _native.ACTIVATIONS[activation]
+    if activation in _TANH_FAMILY and from_rates:  # no g saved: the slope from the rates
+        code, coef = _native.TANH_FROM_RATES[activation], step
+    else:
+        coef = 4.0 * step if activation in _TANH_FAMILY else step
     coef_out = _unit_vector(coef, N, P)
     coef_in = coef_out.clone()
     keep, first, last = _window_args(window, N, P)
@@ -525,9 +621,31 @@ def _backward_compiled(ext, P, G, W_eff, grad_rates, step, activation, window, s
         coef_in.index_fill_(0, window[0], 0.0)
     # grad_rates is read in place, [B, T, N] or not: its scattered rows (prefetched) cost about
     # what a transposing copy (cf. _by_step) would, without the copy's 20 MB at the Cueva shape
-    ext.backward_loop(P, G, W_eff.contiguous(), _unit_stride(grad_rates).transpose(0, 1), coef_out,
-                      coef_in, _unit_vector(1.0 - step, N, P), first, last,
-                      _native.ACTIVATIONS[activation], substeps, stop, Ha, grad_Wa)
+    rows = None if grad_rates is None else _unit_stride(grad_rates).transpose(0, 1)
+    outputs = None if grad_outputs is None else _unit_stride(grad_outputs).transpose(0, 1)
+    ext.backward_loop(P, G, W_eff.contiguous(), rows, outputs,
+                      None if V is None else V.contiguous(), float(c_h), grad_V, coef_out,
+                      coef_in, _unit_vector(1.0 - step, N, P), first, last, code, substeps,
+                      stop, Ha, grad_Wa)
+
+
+def _draw_noise(noise_std, state_noise_std, generator, S, B, N, step, activation, drive, ext):
+    """The :class:`_Noise` of a call (None without noise): a key for the compiled loop, or
+    ``torch.randn`` blocks in reusable workspaces for the PyTorch loop."""
+    if not (noise_std > 0 or state_noise_std > 0):
+        return None
+    if ext is not None:
+        return _Noise(noise_std, state_noise_std, key=_noise_key(generator))
+    noise = _Noise(noise_std, state_noise_std)
+    if noise_std > 0:
+        noise.rate = torch.randn((S, B, N), generator=generator,
+                                 out=_workspace(1, (S, B, N), drive))
+    if state_noise_std > 0:
+        noise.state = torch.randn((S, B, N), generator=generator,
+                                  out=_workspace(3, (S, B, N), drive))
+        kappa = 2.0 if activation in _TANH_FAMILY else 1.0
+        noise.state.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
+    return noise
 
 
 def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activation="retanh",
@@ -563,8 +681,10 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
         ``a ← a + α(−a + W_eff f(a) + drive_t + ξ)``: Euler scales it by α and the rates see it
         low-pass filtered (the Cueva et al. 2020 noise).
     generator : torch.Generator, optional
-        Source of the noise (drawn as one ``[steps, batch, units]`` block per kind, rate noise
-        first); pass one for reproducible noise.
+        Source of the noise; pass one for reproducible noise. The compiled loop takes one 64-bit
+        key from it and draws every normal in the loop from a counter-based generator
+        (:func:`normal_block` gives the same numbers); the PyTorch loop draws ``torch.randn``
+        blocks ``[steps, batch, units]`` from it, rate noise first.
     silence : hdbench.system.Silence, optional
         Units whose rates are forced to 0 over a window of task steps.
     substeps : int
@@ -597,21 +717,61 @@ def integrate(drive, W, a0, alpha, *, input_weight=None, input_bias=None, activa
     step = float(step) if step.dim() == 0 else step
     W_eff = W * W_mask if W_mask is not None else W
     window = _silenced_steps(silence, T, substeps, N, drive.device)
-    S = T * substeps
-    noise = state_noise = None
-    if noise_std > 0:
-        noise = torch.randn((S, B, N), generator=generator, out=_workspace(1, (S, B, N), drive))
-    if state_noise_std > 0:
-        state_noise = torch.randn((S, B, N), generator=generator,
-                                  out=_workspace(3, (S, B, N), drive))
-        kappa = 2.0 if activation in _TANH_FAMILY else 1.0
-        state_noise.mul_(step * (kappa * state_noise_std))  # the κsξ added to u = κa
     ext = _native.for_call(activation, drive)
+    noise = _draw_noise(noise_std, state_noise_std, generator, T * substeps, B, N, step,
+                        activation, drive, ext)
     if needs_grad:
-        return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, step, activation,
-                                   substeps, noise, noise_std, window, state_noise, ext)
+        return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, None, step,
+                                   activation, substeps, noise, window, ext)
     with torch.no_grad():
-        rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise,
-                                      noise_std, window, input_weight, input_bias, state_noise,
+        rates, *_, preacts = _forward(drive, W_eff, a0, step, activation, substeps, noise, window,
+                                      input_weight, input_bias,
                                       preactivations=return_preactivations, ext=ext)
     return (rates, preacts) if return_preactivations else rates
+
+
+def integrate_readout(drive, W, a0, alpha, V, **options):
+    """:func:`integrate` followed by a linear readout and the rate penalty, for training.
+
+    Returns ``(rates, outputs, mean_square)``: ``outputs = rates @ V.T`` ``[batch, time, out]``
+    and ``mean_square = mean(rates²)`` (the metabolic cost of Cueva et al.), all differentiable.
+    On the compiled path the backward forms the rates' gradient from the gradients of the
+    outputs, of the penalty and of the rates themselves (e.g. an activity loss) inside the BPTT
+    loop, one step at a time: the [batch, time, units] gradient tensors of a separate readout and
+    penalty (and their sum) are never formed. Same ``options`` as :func:`integrate` except
+    ``return_preactivations``.
+    """
+    if options.get("return_preactivations"):
+        raise HdbenchError("integrate_readout does not return pre-activations")
+    if V.dim() != 2 or V.shape[1] != W.shape[0] or V.dtype != drive.dtype \
+            or V.device != drive.device:
+        raise HdbenchError(f"V must be [outputs, {W.shape[0]}] with drive's dtype and device; "
+                           f"got {tuple(V.shape)} {V.dtype} on {V.device}")
+    activation = options.get("activation", "retanh")
+    tensors = (drive, W, a0, V, options.get("input_weight"), options.get("input_bias"))
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+    ext = _native.for_call(activation, drive) if activation in ACTIVATIONS else None
+    if not needs_grad or ext is None:
+        rates = integrate(drive, W, a0, alpha, **options)
+        return rates, readout(rates, V), mean_square(rates)
+    activation_fn(activation)
+    input_weight, input_bias = options.get("input_weight"), options.get("input_bias")
+    substeps = options.get("substeps", 1)
+    noise_std = options.get("noise_std", 0.0)
+    state_noise_std = options.get("state_noise_std", 0.0)
+    B, T, N = _check(drive, W, a0, substeps, input_weight, input_bias)
+    _check_noise(noise_std, state_noise_std)
+    unknown = set(options) - {"input_weight", "input_bias", "activation", "W_mask", "noise_std",
+                              "state_noise_std", "generator", "silence", "substeps"}
+    if unknown:
+        raise HdbenchError(f"unknown options of integrate_readout: {', '.join(sorted(unknown))}")
+    step = _step_size(alpha, substeps, N, drive)
+    step = float(step) if step.dim() == 0 else step
+    W_mask = options.get("W_mask")
+    W_eff = W * W_mask if W_mask is not None else W
+    window = _silenced_steps(options.get("silence"), T, substeps, N, drive.device)
+    noise = _draw_noise(noise_std, state_noise_std, options.get("generator"), T * substeps, B, N,
+                        step, activation, drive, ext)
+    return _RateDynamics.apply(drive, W_eff, a0, input_weight, input_bias, V, step, activation,
+                               substeps, noise, window, ext)

@@ -1,4 +1,5 @@
-"""The linear readout ``y = h Vᵀ`` of rates to a few outputs, with a cheaper backward.
+"""The linear readout ``y = h Vᵀ`` of rates to a few outputs, and ``mean(h²)``, with cheaper
+backwards.
 
 With two outputs (sin θ, cos θ) the products of autograd's matmul backward have an inner or
 outer dimension of 2, where BLAS runs far below its speed: at the Cueva training shape
@@ -39,3 +40,27 @@ class _Readout(torch.autograd.Function):
 def readout(rates: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """``rates @ V.T`` for rates ``[..., units]`` and ``V [outputs, units]``."""
     return _Readout.apply(rates, V)
+
+
+class _MeanSquare(torch.autograd.Function):
+    """mean(h²) with a one-pass forward (a BLAS dot) and a one-pass backward (2h/n · grad).
+
+    ``(h ** 2).mean()`` makes two passes each way and ``vector_norm(h) ** 2`` four in its
+    backward; at the Cueva training shape (20 MB of rates) the difference is ~6 ms per update.
+    """
+
+    @staticmethod
+    def forward(ctx, rates):
+        flat = rates.reshape(-1)
+        ctx.save_for_backward(rates)
+        return torch.dot(flat, flat) / flat.numel()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (rates,) = ctx.saved_tensors
+        return rates * (grad * (2.0 / rates.numel()))
+
+
+def mean_square(rates: torch.Tensor) -> torch.Tensor:
+    """mean(h²) over every entry (the rate penalty before its weight λ_r)."""
+    return _MeanSquare.apply(rates)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hdbench.core import mean_square
 from hdbench.system import Activity, Silence, split_inputs
 
 
@@ -12,7 +13,8 @@ class TrainableSystem(torch.nn.Module):
     """A ``torch.nn.Module`` with the system interface.
 
     Subclasses implement ``forward(inputs, noise_std=0.0, generator=None, silence=None)``
-    returning ``(outputs, rates)`` as tensors, and :meth:`recurrent_weights`.
+    returning ``(outputs, rates)`` as tensors, and :meth:`recurrent_weights`; the trainer calls
+    :meth:`training_forward`.
     """
 
     cell_types = None  # trained models have no ground-truth labels
@@ -23,6 +25,12 @@ class TrainableSystem(torch.nn.Module):
 
     def recurrent_weights(self) -> np.ndarray:
         raise NotImplementedError
+
+    def training_forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None):
+        """``(outputs, rates, mean(rates²))`` for a training step; subclasses may fuse the
+        penalty into their backward."""
+        outputs, rates = self(inputs, noise_std=noise_std, generator=generator)
+        return outputs, rates, mean_square(rates)
 
     @torch.no_grad()
     def simulate(self, inputs, seed: int | None = None, silence: Silence | None = None,

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from hdbench.core import activation_fn, integrate, readout
+from hdbench.core import activation_fn, integrate, integrate_readout, readout
 from hdbench.errors import HdbenchError
 from hdbench.models.base import TrainableSystem
 
@@ -72,16 +72,27 @@ class CTRNN(TrainableSystem):
         self.V = torch.nn.Parameter(torch.zeros(n_outputs, n_units))
         self.a0 = torch.nn.Parameter(torch.zeros(n_units))
 
+    def _options(self, noise_std, generator, silence) -> dict:
+        state = self.config["noise_location"] == "state"
+        return dict(input_weight=self.U, input_bias=self.b, activation=self.config["activation"],
+                    W_mask=self.W_mask, noise_std=0.0 if state else noise_std,
+                    state_noise_std=noise_std if state else 0.0, generator=generator,
+                    silence=silence)
+
     def forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None,
                 silence=None):
         """Return ``(outputs [B,T,2], rates [B,T,N])`` for inputs ``[B,T,3]``."""
-        state = self.config["noise_location"] == "state"
-        rates = integrate(inputs, self.W, self.a0, self.config["alpha"], input_weight=self.U,
-                          input_bias=self.b, activation=self.config["activation"],
-                          W_mask=self.W_mask, noise_std=0.0 if state else noise_std,
-                          state_noise_std=noise_std if state else 0.0, generator=generator,
-                          silence=silence)
+        rates = integrate(inputs, self.W, self.a0, self.config["alpha"],
+                          **self._options(noise_std, generator, silence))
         return readout(rates, self.V), rates
+
+    def training_forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None):
+        """``(outputs, rates, mean(rates²))`` with the readout and the rate penalty folded into
+        the integration's backward (:func:`hdbench.core.integrate_readout`)."""
+        rates, outputs, penalty = integrate_readout(
+            inputs, self.W, self.a0, self.config["alpha"], self.V,
+            **self._options(noise_std, generator, None))
+        return outputs, rates, penalty
 
     def recurrent_weights(self) -> np.ndarray:
         """``W[target, source]`` with the (always zero) diagonal applied."""

@@ -1,9 +1,12 @@
-"""Discrete-time baselines wrapping ``torch.nn`` recurrent modules: GRU, LSTM, vanilla RNN.
+"""Discrete-time baselines with ``torch.nn``'s recurrent modules: GRU, LSTM, vanilla RNN.
 
 They share the CTRNN's interface (learned initial state, linear readout without bias, rates =
-hidden state) so that they can sit on the same leaderboard. ``recurrent_weights`` returns the
-block of ``weight_hh`` that drives the new hidden content: the candidate (n) block for the GRU,
-the cell-input (g) block for the LSTM, the whole matrix for the vanilla RNN.
+hidden state) so that they can sit on the same leaderboard. The ``torch.nn`` module holds the
+parameters (its initialisation and state-dict names); on the CPU the compiled loops of
+:mod:`hdbench.core.gated` run it with the same equations, elsewhere ``torch.nn`` does.
+``recurrent_weights`` returns the block of ``weight_hh`` that drives the new hidden content: the
+candidate (n) block for the GRU, the cell-input (g) block for the LSTM, the whole matrix for the
+vanilla RNN.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hdbench.core import readout
+from hdbench.core import gated, readout
 from hdbench.errors import HdbenchError
 from hdbench.models.base import TrainableSystem
 
@@ -45,9 +48,28 @@ class GatedRNN(TrainableSystem):
         if kind == "lstm":
             self.c0 = torch.nn.Parameter(torch.zeros(n_units))
 
+    def _state_parameters(self):
+        rnn = self.rnn
+        c0 = self.c0 if self.config["kind"] == "lstm" else None
+        return (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, self.h0, c0)
+
+    def _compiled(self, inputs: torch.Tensor, silence) -> bool:
+        """Whether the compiled loop (``hdbench.core.gated``) runs this call."""
+        if not gated.available(inputs) or (inputs.requires_grad and torch.is_grad_enabled()):
+            return False
+        return silence is None or not (torch.is_grad_enabled() and any(
+            p.requires_grad for p in self.parameters()))
+
     def forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None,
                 silence=None):
-        """Return ``(outputs, rates)``. Rate noise is not used by the gated baselines."""
+        """Return ``(outputs, rates)``. Rate noise is not used by the gated baselines.
+
+        Runs the compiled loop where it can (CPU; see :meth:`_compiled`), else ``torch.nn``.
+        """
+        if self._compiled(inputs, silence):
+            rates = gated.gated(self.config["kind"], inputs, *self._state_parameters(),
+                                silence=silence)
+            return readout(rates, self.V), rates
         B = inputs.shape[0]
         h0 = self.h0.expand(1, B, -1).contiguous()
         state = (h0, self.c0.expand(1, B, -1).contiguous()) if self.config["kind"] == "lstm" \
@@ -57,6 +79,15 @@ class GatedRNN(TrainableSystem):
         else:
             rates = self._silenced(inputs, state, silence)
         return readout(rates, self.V), rates
+
+    def training_forward(self, inputs: torch.Tensor, noise_std: float = 0.0, generator=None):
+        """``(outputs, rates, mean(rates²))``, with the readout and the penalty folded into the
+        compiled backward where it runs."""
+        if not self._compiled(inputs, None):
+            return super().training_forward(inputs, noise_std, generator)
+        rates, outputs, penalty = gated.gated_readout(self.config["kind"], inputs,
+                                                      *self._state_parameters(), self.V)
+        return outputs, rates, penalty
 
     def _silenced(self, inputs, state, silence):
         """Step through the window so that silenced units are zero in the recurrent state too;

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hdbench.core.readout import mean_square
+
 
 def masked_mse(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the masked (post-cue) entries, all output channels."""
@@ -12,28 +14,9 @@ def masked_mse(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
     return ((outputs - targets) ** 2 * m).sum() / (m.sum() * outputs.shape[-1])
 
 
-class _MeanSquare(torch.autograd.Function):
-    """mean(h²) with a one-pass forward (a BLAS dot) and a one-pass backward (2h/n · grad).
-
-    ``(h ** 2).mean()`` makes two passes each way and ``vector_norm(h) ** 2`` four in its
-    backward; at the Cueva training shape (20 MB of rates) the difference is ~6 ms per update.
-    """
-
-    @staticmethod
-    def forward(ctx, rates):
-        flat = rates.reshape(-1)
-        ctx.save_for_backward(rates)
-        return torch.dot(flat, flat) / flat.numel()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (rates,) = ctx.saved_tensors
-        return rates * (grad * (2.0 / rates.numel()))
-
-
 def rate_penalty(rates: torch.Tensor) -> torch.Tensor:
     """mean(h²) over trials, steps and units (the metabolic cost, before λ_r)."""
-    return _MeanSquare.apply(rates)
+    return mean_square(rates)
 
 
 def normalized_error(outputs, targets, mask) -> float:

@@ -83,6 +83,17 @@ def _noise_generator(config: TrainConfig, update: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
+def _training_forward(model, x, config: TrainConfig, update: int):
+    """``(outputs, rates, mean(rates²))`` of the noisy training pass of ``update``: the model's
+    fused ``training_forward`` when it has one, else its forward and the penalty."""
+    generator = _noise_generator(config, update)
+    fused = getattr(model, "training_forward", None)
+    if fused is not None:
+        return fused(x, noise_std=config.noise_std, generator=generator)
+    outputs, rates = model(x, noise_std=config.noise_std, generator=generator)
+    return outputs, rates, rate_penalty(rates)
+
+
 def _write_history(run_dir: Path, history: dict) -> None:
     lines = [",".join(HISTORY_COLUMNS)]
     for row in zip(*(history[c] for c in HISTORY_COLUMNS), strict=True):
@@ -309,10 +320,8 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
                                            seed_for(TRAIN_STREAM, config.seed, update)))
         else:
             x, y, m, recorded = bank.batch(update)
-        outputs, rates = model(x, noise_std=config.noise_std,
-                               generator=_noise_generator(config, update))
+        outputs, rates, activity = _training_forward(model, x, config, update)
         mse = masked_mse(outputs, y, m)
-        activity = rate_penalty(rates)
         loss = mse + lam * activity
         if bank is not None and recording.k:
             loss = loss + config.activity_weight * recordings.activity_loss(
