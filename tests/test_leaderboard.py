@@ -214,11 +214,13 @@ def test_changed_training_code_retrains_and_replaces_the_committed_run(tmp_path,
     run(tmp_path)
     committed = tmp_path / "out" / "zoo" / "tiny-seed0"
     before = json.loads((committed / "config.json").read_text())["run_hash"]
-    monkeypatch.setitem(versions.COMPONENTS, "training", versions.COMPONENTS["training"] + 1)
+    old = versions.COMPONENTS["training"]
+    monkeypatch.setitem(versions.COMPONENTS, "training", old + 1)
     lines = []
     stale = run(tmp_path, train=False, log=lines.append)
     assert set(stale.table["model"]) == {"ctrnn-untrained"}  # refused, not reused
-    assert any("trained by other code" in line and "training 1 -> 2" in line for line in lines)
+    assert any("trained by other code" in line and f"training {old} -> {old + 1}" in line
+               for line in lines)
     again = run(tmp_path, log=lines.append)
     assert "train tiny-seed0 (2 updates)" in labels(again)
     assert json.loads((committed / "config.json").read_text())["run_hash"] != before
