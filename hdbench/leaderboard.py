@@ -90,7 +90,7 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
     zoo = tuple(zoo) if zoo is not None else get_zoo(quick)
     protocol = QUICK_PROTOCOL if quick else EvalProtocol()
     board = score_board(zoo, subjects, references, benchmarks, runner=runner, protocol=protocol,
-                        train=train, zoo_dir=out_dir / "zoo")
+                        train=train, zoo_dir=out_dir / "zoo", export=write)
     outcome = LeaderboardRun(report=runner.report)
     if runner.dry_run:
         runner.finish()

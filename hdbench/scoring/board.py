@@ -164,7 +164,7 @@ class Board:
 
 def score_board(zoo: Iterable[ZooEntry], subjects: Iterable[tuple[str, object]], references,
                 benchmarks, *, runner: Runner, protocol: EvalProtocol, train: bool = True,
-                zoo_dir: Path | None = None) -> Board:
+                zoo_dir: Path | None = None, export: bool = False) -> Board:
     """Train what is missing, score every row and the ceilings and floors, collect the table.
 
     Parameters
@@ -181,6 +181,8 @@ def score_board(zoo: Iterable[ZooEntry], subjects: Iterable[tuple[str, object]],
     zoo_dir : path, optional
         Folder of committed runs (``<zoo_dir>/<model-id>-seed<k>``) reused when made by
         today's code.
+    export : bool
+        Copy each newly trained run into ``zoo_dir`` as soon as it is trained.
     """
     zoo = tuple(zoo)
     rows = [(SubjectEntry(model_id), subject) for model_id, subject in subjects]
@@ -203,7 +205,7 @@ def score_board(zoo: Iterable[ZooEntry], subjects: Iterable[tuple[str, object]],
             else:
                 to_train.append((run.label, config,
                                  None if zoo_dir is None else Path(zoo_dir) / run.label))
-    found = runner.train(to_train, allowed=train)
+    found = runner.train(to_train, allowed=train, export=export)
     for run in board.runs:
         if run.subject is None:
             path = found.get(run.label)

@@ -75,6 +75,13 @@ def run_train_job(job: TrainJob) -> dict:
     return {"metrics": metrics, "files": files}
 
 
+def _training_cost(config: TrainConfig) -> float:
+    """Relative cost of a training run (to schedule the longest first)."""
+    per_step = {"lstm": 2.8, "gru": 2.2}.get(config.model, 1.0)
+    units = config.model_options.get("n_units", 100)
+    return config.updates * config.batch_size * per_step * units / 100
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
     """Score ``subject`` on ``benchmarks`` of ``reference`` under ``protocol``."""
@@ -273,9 +280,13 @@ class Runner:
         return run.code_mismatch()
 
     def train(self, requests: Iterable[tuple[str, TrainConfig, Path | None]],
-              allowed: bool = True) -> dict[str, Path | None]:
+              allowed: bool = True, export: bool = False) -> dict[str, Path | None]:
         """Make sure every ``(label, config, zoo_dir)`` is trained; return its run directory
-        (None when it is not trained: ``allowed=False``, or its training failed)."""
+        (None when it is not trained: ``allowed=False``, or its training failed).
+
+        With ``export``, each run is copied into its ``zoo_dir`` as soon as it is stored (so a
+        long zoo training can be committed as it goes; :meth:`export_run`).
+        """
         requests = list(requests)
         found, jobs = {}, {}
         for label, config, zoo_dir in requests:
@@ -298,24 +309,30 @@ class Runner:
                 continue
             job = Job(key=key, fn=run_train_job, label=f"train {label} ({config.updates} updates)",
                       config=TrainJob(config, str(self.store.scratch_dir(run_hash))))
-            jobs[key] = (job, self._train_storer(job), lambda h=run_hash: self.store.has_run(h))
+            target = Path(zoo_dir) if export and zoo_dir is not None else None
+            jobs[key] = (job, self._train_storer(job, target),
+                         lambda h=run_hash: self.store.has_run(h))
+        # longest first, so that workers finish together (gated models cost 3-4x a CTRNN)
+        jobs = dict(sorted(jobs.items(), key=lambda item: -_training_cost(item[1][0].config.config)))
         self._execute(jobs, "train")
         for label, config, _ in requests:
             if found.get(label) is None and not self.dry_run:
                 found[label] = self.find_run(config)
         return found
 
-    def _train_storer(self, job: Job):
+    def _train_storer(self, job: Job, export_to: Path | None = None):
         config = job.config.config
 
         def store_result(result: JobResult) -> None:
             common = {"job": job.describe(), "wall_s": result.wall_s}
             if result.ok:
-                self.store.write_run(config.run_hash(), result.value["files"], {
+                run = self.store.write_run(config.run_hash(), result.value["files"], {
                     "kind": "train", "config": config.to_dict(),
                     "metrics": result.value["metrics"],
                     "provenance": provenance(seeds={"train": config.seed}, worker=result.worker,
                                              **common)})
+                if export_to is not None:
+                    self.export_run(run, config, export_to)
             else:
                 self.store.write_failure(self.store.run_dir(config.run_hash()), {
                     "kind": "train", "config": config.to_dict(), "error": result.error,
