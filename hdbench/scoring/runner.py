@@ -313,7 +313,8 @@ class Runner:
             jobs[key] = (job, self._train_storer(job, target),
                          lambda h=run_hash: self.store.has_run(h))
         # longest first, so that workers finish together (gated models cost 3-4x a CTRNN)
-        jobs = dict(sorted(jobs.items(), key=lambda item: -_training_cost(item[1][0].config.config)))
+        jobs = dict(sorted(jobs.items(),
+                           key=lambda item: -_training_cost(item[1][0].config.config)))
         self._execute(jobs, "train")
         for label, config, _ in requests:
             if found.get(label) is None and not self.dry_run:
