@@ -5,12 +5,10 @@ the small sizes of :data:`hdbench.scoring.measures.EFFORT` under the quick proto
 version 2 a silencing effect counts only when it is specific: beyond the range of matched
 controls that silence as many random HD-tuned units (issue 17). Slow points
 need a vector field (CTRNNs and the reference circuits have one); for other systems the ring
-coverage is NaN ("not applicable"), not a failure.
+coverage is not computable (missing coverage), not a failure.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -29,7 +27,8 @@ OSTROW_2023 = ("Ostrow, Eisen, Kozachkov & Fiete (2023) Beyond geometry: compari
 def ring_coverage(subject, reference) -> float:
     """Fraction of heading bins holding a slow point of the subject (1 = a full ring)."""
     if not has_vector_field(subject):
-        return math.nan
+        raise NotComputableError("not computable: the system has no vector field (slow points "
+                                 "need a CTRNN or vector_field(a))")
     return float(slow_points(subject)["ring_coverage"])
 
 
@@ -57,7 +56,7 @@ def dsa_distance(subject, reference) -> float:
 
 DYNAMICS_BENCHMARKS = (
     Benchmark(family="dynamics", name="ring-coverage", score_fn=ring_coverage,
-              higher_is_better=True,
+              higher_is_better=True, version=2,
               measurement="slow points (q < 1% of the median speed on task trajectories) found "
                           "from states spread over heading, by Levenberg-Marquardt descent",
               comparison="the system's own fraction of heading bins holding a slow point "
