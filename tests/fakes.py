@@ -18,6 +18,7 @@ class FakeRing:
 
     n_units = 8
     cell_types = ("compass",) * 8
+    task = "cueva-1x"
 
     def __init__(self, instance_seed: int = 0):
         self.gain = 1.0 + 0.02 * instance_seed

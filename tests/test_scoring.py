@@ -195,7 +195,9 @@ def test_av_noise_trials_perturb_only_the_av_input_after_the_cue():
 
 def test_reference_task_comes_from_the_system_or_its_name():
     assert task_for_reference("fly").name == "fly"
-    assert task_for_reference("fake").name == "cueva-1x"
+    assert task_for_reference("fake", fakes.FakeRing()).name == "cueva-1x"
+    with pytest.raises(HdbenchError, match="has no task"):
+        task_for_reference("fake")
 
     class WithTask:
         task = "rodent"

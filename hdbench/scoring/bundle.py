@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdbench.errors import HdbenchError
-from hdbench.task import DEFAULT_PRESET, PRESETS, TaskSpec, Trials, get_spec, make_trials, seed_for
+from hdbench.task import PRESETS, TaskSpec, Trials, get_spec, make_trials, seed_for
 
 # Seed stream of scoring trials: disjoint from training (1), validation (2), test (3) and the
 # training rate noise (4).
@@ -89,15 +89,16 @@ TRIAL_SETS: dict[str, Callable[[TaskSpec, EvalProtocol], Trials]] = {
 
 
 def task_for_reference(name: str, system=None) -> TaskSpec:
-    """The task a reference is scored on.
-
-    The reference system's ``task`` attribute (a preset name or a :class:`TaskSpec`) if it has
-    one; else the preset of the same name (``rodent``, ``fly``); else the default preset.
-    """
+    """The task a reference is scored on: the reference system's ``task`` attribute (a preset
+    name or a :class:`TaskSpec`) if it has one, else the preset of the same name (``rodent``,
+    ``fly``); never a silent default."""
     task = getattr(system, "task", None)
     if isinstance(task, (str, TaskSpec)):
         return get_spec(task)
-    return PRESETS.get(name, PRESETS[DEFAULT_PRESET])
+    if name in PRESETS:
+        return PRESETS[name]
+    raise HdbenchError(f"reference {name!r} has no task: give its system a `task` attribute "
+                       f"(a preset name, one of {', '.join(PRESETS)}, or a TaskSpec)")
 
 
 class Bundle:
