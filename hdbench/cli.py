@@ -432,8 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="render the paper figures from stored results "
                                        "(skips a figure whose data is missing)")
     p.add_argument("--results", default="results",
-                   help="results folder with zoo/, leaderboard.csv, experiments/ "
-                        "(default results)")
+                   help="results folder with zoo/, leaderboard.csv, experiments/, "
+                        "properties/, validity/ (default results)")
     p.add_argument("--out", default="results/figures", help="output folder "
                                                             "(default results/figures)")
     p.add_argument("--format", default="png", metavar="FORMATS",

@@ -145,18 +145,87 @@ def test_tuning_figure(systems):
     check_units(fig)
 
 
+def test_tuning_figure_keeps_negative_rates(systems):
+    """Units whose rates go negative (states of tanh-like units) are scaled by their peak
+    |rate| and drawn below 0, not clipped, and the figure says so."""
+    import dataclasses
+
+    ring = systems[0]
+    shifted = dataclasses.replace(ring.activity, rates=ring.activity.rates * 2.0 - 1.0)
+    signed = dataclasses.replace(ring, name="tanh-like", activity=shifted)
+    with figure_style():
+        fig = figures.tuning_figure([signed])
+    curves = fig.axes[0]
+    low = min(np.nanmin(line.get_ydata()) for line in curves.lines if len(line.get_ydata()) > 2)
+    assert low < -0.5 and curves.get_ylim()[0] <= low  # drawn, not clipped
+    assert max(np.nanmax(np.abs(line.get_ydata())) for line in curves.lines) == pytest.approx(1.0)
+    labels = texts(fig)
+    assert "rates < 0 shown (not clipped)" in labels and "rate / peak |rate|" in labels
+    assert "some units' rates go negative" in fig.get_suptitle()
+    maps = [ax for ax in fig.axes if ax.collections and ax.get_label() != "<colorbar>"]
+    assert maps and all(ax.collections[0].get_clim() == (-1.0, 1.0) for ax in maps)
+    # non-negative rates keep the plain scale and no note
+    with figure_style():
+        plain = figures.tuning_figure([ring])
+    assert plain.axes[0].get_ylim()[0] == 0.0 and plain.get_suptitle() == ""
+    assert "rates < 0" not in texts(plain)
+
+
 def test_connectivity_figure(systems):
     with figure_style():
         fig = figures.connectivity_figure(systems)
     labels = texts(fig)
     assert "Δ PD = PD target − PD source (°)" in labels
-    assert "compass → compass" in labels and "shifter → compass" in labels
+    for name in ("compass → compass", "shifters → compass", "shifters → shifters"):
+        assert name in labels, name
     assert "weight W (a.u.)" in labels
     # the fitted offsets with their intervals and p-values label the shifter profiles
-    assert any(t.startswith("CCW shifter → compass: +") and ", p 0.0" in t
+    assert any(t.startswith("CCW → compass: +") and ", p 0.0" in t
                for t in labels.split("\n"))
     assert sum(bool(ax.images) for ax in fig.axes) == len(systems)
     check_units(fig)
+
+
+def test_connectivity_columns_show_what_their_titles_say(systems):
+    """Each profile column holds one pathway family in every row; a system without weights in
+    a pathway gets a note, not an empty axis with a flat line."""
+    ring = systems[0]
+    types, pd_ = ring.table["cell_type"].to_numpy(), ring.table["pd"].to_numpy()
+    compass = np.nonzero(types == "compass")[0]
+    shifters = np.nonzero(np.isin(types, ["shifter_cw", "shifter_ccw"]))[0]
+    # Like the rodent double ring: no compass loop; the shifters shift each other.
+    W = ring.weights.copy()
+    W[np.ix_(compass, compass)] = 0.0
+    sign = np.where(types[shifters] == "shifter_cw", 1.0, -1.0)
+    delta = pd_[shifters][:, None] - pd_[shifters][None, :]
+    W[np.ix_(shifters, shifters)] = np.cos(delta + sign[None, :] * np.radians(30.0))
+    rings = fdata.SystemData(name="double ring", key="rodent", kind="reference",
+                             trials=ring.trials, activity=ring.activity, table=ring.table,
+                             weights=W)
+    with figure_style():
+        fig = figures.connectivity_figure([ring, rings], n_boot=20)
+    grid = np.array([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]).reshape(2, 4)
+    for row in grid:
+        assert row[1].get_title().startswith("compass → compass")
+        assert row[2].get_title().startswith("shifters → compass")
+        assert row[3].get_title().startswith("shifters → shifters")
+    # the Cueva-style ring has no shifter → shifter weights, the double ring no compass loop
+    assert [ax.axison for ax in grid[0, 1:]] == [True, True, False]
+    assert [ax.axison for ax in grid[1, 1:]] == [False, True, True]
+    labels = texts(fig)
+    assert "no compass → compass weights\nin double ring" in labels
+    assert "no shifters → shifters weights\nin ring model" in labels
+    legend = [t.get_text() for t in grid[0, 2].get_legend().get_texts()]
+    assert [t.split(":")[0] for t in legend] == ["CW → compass", "CCW → compass"]
+    legend = [t.get_text() for t in grid[1, 3].get_legend().get_texts()]
+    assert [t.split(":")[0] for t in legend] == ["CW → CW", "CCW → CW", "CW → CCW",
+                                                 "CCW → CCW"]
+    # fitted offsets: CW sources at −30°, CCW sources at +30°
+    assert all(t.split(": ")[1].startswith("-30°" if t.startswith("CW") else "+30°")
+               for t in legend)
+    # the pathway the offset-signs benchmark scores is marked, once per row
+    assert ["scored shift" in ax.get_title() for ax in grid[0, 1:]] == [False, True, False]
+    assert ["scored shift" in ax.get_title() for ax in grid[1, 1:]] == [False, False, True]
 
 
 def test_silencing_figure(systems):
@@ -169,7 +238,7 @@ def test_silencing_figure(systems):
     assert len(fig.axes) == len(systems) * len(fdata.SILENCED_GROUPS)
     labels = texts(fig)
     assert "CW shifters silenced" in labels and "time (s)" in labels
-    assert "cued heading (°)" in labels
+    assert "heading, wrapped (°)" in labels
     # Silencing CW shifters of the ring makes the bump drift CCW (heading grows).
     model = traces[(traces.system == "ring model") & (traces.condition == "shifter_cw")]
     during = model[(model.time_s > 100 * SPEC.dt) & (model.time_s < 175 * SPEC.dt)]
@@ -177,6 +246,27 @@ def test_silencing_figure(systems):
         0).all()
     with pytest.raises(HdbenchError, match="columns"):
         figures.silencing_figure(pd.DataFrame({"system": []}))
+
+
+def test_silencing_traces_are_wrapped():
+    """A bump that runs away (thousands of degrees) is drawn wrapped to ±180° without lines
+    across the wrap, so one scale serves every panel."""
+    from hdbench.figures.systems import _circular_mean_deg, _wrapped
+
+    drift = np.linspace(0.0, 3000.0, 301)[:, None]
+    wrapped = _wrapped(drift)
+    finite = wrapped[np.isfinite(wrapped)]
+    assert finite.min() >= -180 and finite.max() < 180
+    assert np.nanmax(np.abs(np.diff(wrapped, axis=0))) <= 10.0 + 1e-9  # no jump drawn
+    assert np.isnan(wrapped).sum() == 8  # one gap per wrap (3000° / 360°)
+    trials = np.array([[170.0, -170.0], [10.0, 350.0]])
+    assert np.allclose(np.abs(_circular_mean_deg(trials)), [180.0, 0.0], atol=1e-9)
+    traces = pd.DataFrame({"system": "runaway", "key": "rodent", "condition": "none",
+                           "n_units": 0, "trial": 0, "time_s": np.arange(301) * 0.025,
+                           "heading_deg": drift[:, 0]})
+    with figure_style():
+        fig = figures.silencing_figure(traces)
+    assert fig.axes[0].get_ylim() == (-185.0, 185.0)
 
 
 def test_silencing_figure_with_controls(systems):
@@ -225,7 +315,7 @@ def test_cell_type_figure(systems):
     assert "units (%)" in labels and "across training AV speeds (CTRNN)" in labels
     assert "not trained yet: 0.1×" in labels and "3×\n(n=1)" in labels
     assert "ctrnn (n=2)" in labels and "rodent (n=1)" in labels
-    assert len(fig.axes) == 5 + 1  # one column per cell type, then the speeds
+    assert len(fig.axes) == 5 + 1 + 1  # one column per cell type, the speeds, their legend
     check_units(fig)
 
 
@@ -245,22 +335,132 @@ def test_cell_type_figure_refuses_networks_that_do_not_integrate(systems):
     labels = texts(fig)
     assert "ctrnn (n=2, 1 not integrating)" in labels
     assert "AV asymmetry A" in labels and "AV slope × AV SD / peak" in labels
-    assert "not compared:\n1 of 1 seeds\ndo not integrate\n(gain 0.02)" in labels
-    assert len(fig.axes) == 5 + 2 + 1
+    assert "not compared:\nno seed\nintegrates\n(gain 0.02)" in labels
+    assert len(fig.axes) == 5 + 2 + 1 + 1
     check_units(fig)
+
+
+def test_cell_type_legend_is_clear_of_the_speed_panel(systems):
+    """Figure 3's legend and notes never cover the bars or seed dots of the speed panel."""
+    tables = [("ctrnn", 0, systems[0].table, 1.0), ("ctrnn", 1, systems[1].table, 1.0),
+              ("ctrnn-cueva-0p1x", 0, systems[1].table, 1.0),
+              ("ctrnn-cueva-3x", 0, systems[1].table, 1.0),
+              ("ctrnn-cueva-3x", 1, systems[0].table, 0.4)]
+    with figure_style():
+        fig = figures.cell_type_figure(fdata.cell_type_fractions(tables))
+        fig.canvas.draw()
+    speeds = next(ax for ax in fig.axes if ax.get_title() == "across training AV speeds (CTRNN)")
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1 and legends[0].axes is not speeds
+    renderer = fig.canvas.get_renderer()
+    box = legends[0].get_window_extent(renderer)
+    assert not box.overlaps(speeds.get_window_extent(renderer))
+    # the 3× slot has bars: its note sits in the tick label, outside the axes
+    assert "3×\n(n=2)\n1 left out:\nno integration\n(gain 0.40)" in texts(fig)
+    assert not any("not compared" in t.get_text() for t in speeds.texts)
+
+
+@pytest.mark.parametrize("name", ["task", "tuning", "connectivity", "silencing", "dynamics",
+                                  "cell-types", "leaderboard", "kao", "sparse", "properties",
+                                  "validity"])
+def test_titles_are_optional(systems, name):
+    """No builder draws a heading unless asked; True draws the paper's caption (unnumbered);
+    a string draws that string; `hdbench figures` numbers the caption."""
+    from tests.test_property_figure import _table as property_rows
+
+    traces = fdata.silencing_traces(systems[0], n_trials=2, n_steps=200, window=(60, 120))
+    fractions = fdata.cell_type_fractions([("ctrnn", 0, systems[0].table)])
+    builders = {
+        "task": lambda **kw: figures.task_figure(systems, **kw),
+        "tuning": lambda **kw: figures.tuning_figure(systems[:1], **kw),
+        "connectivity": lambda **kw: figures.connectivity_figure(systems[:1], n_boot=10, **kw),
+        "silencing": lambda **kw: figures.silencing_figure(traces, **kw),
+        "dynamics": lambda **kw: figures.dynamics_figure(systems, **kw),
+        "cell-types": lambda **kw: figures.cell_type_figure(fractions, **kw),
+        "leaderboard": lambda **kw: figures.leaderboard_figure(leaderboard_rows(), **kw),
+        "kao": lambda **kw: figures.kao_figure(leaderboard_rows(), **kw),
+        "sparse": lambda **kw: figures.sparse_figure(
+            sparse_rows(("fly",)).query("measure == 'test_ne'"), **kw),
+        "properties": lambda **kw: figures.property_figure(property_rows(), **kw),
+        "validity": lambda **kw: figures.validity_figure(validity_rows()[0], **kw),
+    }
+    build = builders[name]
+    with figure_style():
+        assert build().get_suptitle() == ""
+        assert build(title=None).get_suptitle() == ""
+        caption = build(title=True).get_suptitle()
+        assert caption and not caption.startswith("Figure")
+        assert build(title="My model").get_suptitle() == "My model"
+        spec = figures.select(name)[0]
+        data = figures.FigureData(".")
+        numbered = figures.build_figure(
+            figures.render.FigureSpec(name, spec.number, "",
+                                      lambda d: build(title=True)), data)
+    assert numbered.get_suptitle() == f"Figure {spec.number}. {caption}"
+    assert "Figure" not in texts(build())
 
 
 def test_leaderboard_figure():
     table = leaderboard_rows()
     with figure_style():
-        fig = figures.leaderboard_figure(table, note="synthetic")
+        fig = figures.leaderboard_figure(table, note="synthetic", title=True)
     labels = texts(fig)
-    assert "vs fly" in labels and "vs rodent" in labels and "all references" in labels
-    assert "source: synthetic" in labels and "score family" in labels
+    assert "vs fly" in labels and "vs rodent" in labels
+    assert "brain-likeness\n(all references; the rank)" in labels
+    assert "task competence\n(apart: not in the rank)" in labels
+    assert "source: synthetic" in labels and "model (ranked by brain-likeness)" in labels
     assert "±" in labels and "*" in labels  # CI from 2 seeds; a clipped value
-    assert sum(bool(ax.images) for ax in fig.axes) == 3
+    assert "all 16 neural benchmarks\n(no validity battery yet)" in labels
+    heat = [ax for ax in fig.axes if ax.images]
+    assert len(heat) == 4  # brain-likeness, fly, rodent, task
+    # brain-likeness first; task competence last, in its own (grey) colour scale
+    assert [t.get_text() for t in heat[0].get_xticklabels()] == ["brain-likeness"]
+    assert [t.get_text() for t in heat[1].get_xticklabels()] == [
+        "brain-likeness", "tuning", "representation", "connectivity", "dynamics"]
+    assert [t.get_text() for t in heat[3].get_xticklabels()] == [
+        "all references", "vs fly", "vs rodent"]
+    assert heat[3].images[0].get_cmap().name == "greys"
+    assert {ax.images[0].get_cmap().name for ax in heat[:3]} == {"cividis"}
     with pytest.raises(HdbenchError, match="lacks columns"):
         figures.leaderboard_figure(table.drop(columns=["family"]))
+
+
+def test_leaderboard_figure_ranks_by_validated_brain_likeness():
+    """With a validity status, experimental benchmarks leave brain-likeness, its families and
+    the rank; task competence stays apart and never ranks."""
+    from hdbench.leaderboard import summarise
+
+    table = leaderboard_rows(models=("ctrnn", "gru", "lstm"))
+    # gru best on representation, worst elsewhere; huge task score for lstm
+    for model, fam, value in (("gru", "representation", 1.0), ("gru", "tuning", 0.0),
+                              ("gru", "connectivity", 0.0), ("gru", "dynamics", 0.0),
+                              ("ctrnn", "representation", 0.2), ("lstm", "representation",
+                                                                  0.5),
+                              ("lstm", "task", 1.0), ("ctrnn", "task", 0.0),
+                              ("gru", "task", 0.0)):
+        rows = (table["model"] == model) & (table["family"] == fam)
+        table.loc[rows, "normalised"] = value
+    validity = {b: (1, b.split(".")[1] in ("representation", "task"), "")
+                for b in set(table["benchmark"])}
+
+    def ranked(fig):
+        heat = [ax for ax in fig.axes if ax.images]
+        return [t.get_text() for t in heat[0].get_yticklabels()], heat
+
+    with figure_style():
+        everything, _ = ranked(figures.leaderboard_figure(table))
+        fig = figures.leaderboard_figure(table, validity=validity)
+    validated, heat = ranked(fig)
+    assert validated == ["gru", "lstm", "ctrnn"]
+    for order, status in ((validated, validity), (everything, None)):
+        expected = summarise(table, validity=status)
+        expected = expected[(expected.reference == "all") & (expected.family == "overall")]
+        assert order == expected.sort_values("normalised", ascending=False)["model"].tolist()
+    assert everything != validated
+    # the experimental families are gone from the per-reference blocks
+    assert [t.get_text() for t in heat[1].get_xticklabels()] == ["brain-likeness",
+                                                                 "representation"]
+    assert "4 of 16 neural\nbenchmarks (validated)" in texts(fig)
 
 
 def test_kao_figure():
@@ -296,6 +496,125 @@ def test_sparse_figure_is_tolerant_of_extra_measures():
         figures.sparse_figure(sparse_rows(("fly",)).query("measure == 'extra.measure'"))
 
 
+def validity_rows(n_levels: int = 4):
+    """A battery of 4 benchmarks: ``fly.tuning.good`` passes everything; ``fly.dynamics.flat``
+    is not grounded (its score ignores the degradation); ``rodent.tuning.noisy`` fails
+    reliability; ``rodent.representation.good`` passes. Degradation scores fall linearly with
+    level except for the flat one."""
+    from hdbench.scoring import validity as v
+
+    benches = {"fly.tuning.good": ("fly", "tuning", ()),
+               "fly.dynamics.flat": ("fly", "dynamics", ("grounding:shuffle-weights",)),
+               "rodent.tuning.noisy": ("rodent", "tuning", ("reliability",)),
+               "rodent.representation.good": ("rodent", "representation", ())}
+    rows, degraded = [], []
+    rng = np.random.default_rng(0)
+    for bench, (ref, family, fails) in benches.items():
+        tests = ["discrimination", "above_floor", "separation", "saturation", "specificity",
+                 "reliability", "task_dependence"]
+        tests += [f"grounding:{k}" for k in v.GROUNDING[family]]
+        for test in tests:
+            base = test.split(":")[0]
+            passed = None if base in ("above_floor", "task_dependence") else test not in fails
+            statistic = {"discrimination": 2.5, "above_floor": 0.9, "separation": 4.0,
+                         "saturation": 0.1, "specificity": 0.3, "reliability": 0.95,
+                         "task_dependence": 0.4, "grounding": -1.0}[base]
+            if test in fails:
+                statistic = 0.5 if base == "reliability" else 0.1
+            rows.append({"reference": ref, "benchmark": bench, "family": family,
+                         "version": 1, "test": test, "statistic": statistic,
+                         "threshold": v.THRESHOLDS.get(base, np.nan), "passed": passed,
+                         "detail": ""})
+        for kind in v.GROUNDING[family]:
+            for instance in (1, 2, 3):
+                for level in range(n_levels):
+                    score = 1.0 if bench == "fly.dynamics.flat" else \
+                        1.0 - level / (n_levels - 1) + 0.05 * rng.standard_normal()
+                    degraded.append({"benchmark": bench, "kind": kind, "level": level / 4,
+                                     "instance": instance, "normalised": score})
+    return pd.DataFrame(rows), pd.DataFrame(degraded)
+
+
+def write_validity(folder, results: pd.DataFrame, degraded: pd.DataFrame | None) -> None:
+    """As :func:`hdbench.scoring.battery.write_battery` writes them (benchmark named twice)."""
+    from hdbench.scoring import validity as v
+
+    out = folder / "validity"
+    out.mkdir(parents=True, exist_ok=True)
+    columns = ["reference", "benchmark", "family", "version", *v.COLUMNS]
+    (out / "benchmark_validity.csv").write_text(results[columns].to_csv(index=False))
+    if degraded is not None:
+        (out / "degradation_scores.csv").write_text(degraded.to_csv(index=False))
+
+
+def test_validity_figure(tmp_path):
+    results, degraded = validity_rows()
+    write_validity(tmp_path, results, degraded)
+    table, scores = fdata.validity_tables(tmp_path)  # read back as written
+    assert "benchmark.1" not in table.columns and len(scores) == len(degraded)
+    with figure_style():
+        fig = figures.validity_figure(table, scores)
+    assert fig.get_suptitle() == ""  # no title unless asked
+    grid = fig.axes[0]
+    benches = [t.get_text() for t in grid.get_yticklabels()]
+    assert benches == ["fly.dynamics.flat", "fly.tuning.good", "rodent.representation.good",
+                       "rodent.tuning.noisy"]
+    columns = [t.get_text() for t in grid.get_xticklabels()]
+    # status; the required tests (one column per grounding kind); the reported ones
+    assert columns == ["status", "discrimination", "saturation", "grounding:\nrate-noise",
+                       "grounding:\nshuffle-weights", "grounding:\ntime-constants",
+                       "grounding:\ntuning-scatter", "specificity", "reliability",
+                       "separation", "above floor", "task dependence"]
+    # the status column: validated exactly where every required test passed
+    status = {benches[int(round(t.get_position()[1]))]: t.get_text() for t in grid.texts
+              if t.get_position()[0] == 0}
+    assert status == {"fly.dynamics.flat": "experimental", "fly.tuning.good": "validated",
+                      "rodent.representation.good": "validated",
+                      "rodent.tuning.noisy": "experimental"}
+
+    # each cell's colour follows its pass/fail; its text the statistic
+    def cell(bench, test):
+        i, j = benches.index(bench), columns.index(test)
+        patch = next(p for p in grid.patches if p.get_x() == j - 0.5 and p.get_y() == i - 0.5)
+        text = next(t.get_text() for t in grid.texts if t.get_position() == (j, i))
+        return matplotlib.colors.to_hex(patch.get_facecolor()), text
+
+    from hdbench.figures.validity import FAIL_COLOR, PASS_COLOR, REPORTED_COLOR
+    assert cell("rodent.tuning.noisy", "reliability") == (FAIL_COLOR.lower(), "0.50")
+    assert cell("fly.tuning.good", "reliability") == (PASS_COLOR.lower(), "0.95")
+    assert cell("fly.tuning.good", "above floor") == (REPORTED_COLOR.lower(), "90%")
+    assert cell("fly.dynamics.flat", "grounding:\nshuffle-weights")[0] == FAIL_COLOR.lower()
+    assert cell("fly.dynamics.flat", "grounding:\ntime-constants")[0] == PASS_COLOR.lower()
+    # small multiples: one per benchmark, the thick line the mean over instances
+    small = [ax for ax in fig.axes[1:] if ax.get_visible() and ax.lines]
+    assert [ax.get_title() for ax in small] == benches
+    good = small[1]
+    mean = degraded[(degraded.benchmark == "fly.tuning.good")
+                    & (degraded.kind == "rate-noise")].groupby("level")["normalised"].mean()
+    thick = [ln for ln in good.lines if ln.get_linewidth() > 1]
+    assert any(np.allclose(ln.get_ydata(), mean.to_numpy()) for ln in thick)
+    labels = texts(fig)
+    assert "2 of 4 benchmarks validated" in labels
+    rho = [t.get_text() for t in small[0].texts]
+    assert rho == ["ρ +0.10 ✗", "ρ -1.00 ✓"]  # shuffle-weights failed, time-constants passed
+    assert "degradation level" in labels and "normalised score" in labels
+    check_units(fig)
+
+
+def test_validity_figure_without_degradations_and_bad_input():
+    results, _ = validity_rows()
+    with figure_style():
+        fig = figures.validity_figure(results, None, title="my battery")
+    assert fig.get_suptitle() == "my battery"
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 1
+    with pytest.raises(HdbenchError, match="lacks columns passed"):
+        figures.validity_figure(results.drop(columns=["passed"]))
+    with pytest.raises(HdbenchError, match="is empty"):
+        figures.validity_figure(results.iloc[:0])
+    with pytest.raises(HdbenchError, match="degradation table lacks columns kind"):
+        figures.validity_figure(results, pd.DataFrame({"benchmark": ["x"]}))
+
+
 # -- determinism --------------------------------------------------------------------------------
 
 
@@ -325,7 +644,8 @@ def test_same_data_same_bytes(systems, fmt):
                 plt.close(fig)
 
     for build in (lambda: figures.task_figure(systems),
-                  lambda: figures.leaderboard_figure(leaderboard_rows())):
+                  lambda: figures.leaderboard_figure(leaderboard_rows()),
+                  lambda: figures.validity_figure(*validity_rows(), title=True)):
         first, second = render(build), render(build)
         assert first == second and len(first) > 1000
     if fmt == "svg":
@@ -386,7 +706,7 @@ def test_loaders_read_results(tmp_path):
 
 
 def test_select_figures():
-    assert [s.number for s in figures.select(None)] == list(range(1, 11))
+    assert [s.number for s in figures.select(None)] == list(range(1, 12))
     assert [s.name for s in figures.select("7,task,fig3")] == ["task", "cell-types",
                                                                "leaderboard"]
     with pytest.raises(HdbenchError, match="unknown figure"):
@@ -409,8 +729,9 @@ def test_render_skips_missing_data_with_the_command(tmp_path):
         "sparse": "hdbench experiment sparse-recordings --teacher fly",
         "properties": f"hdbench properties --results {tmp_path} --out "
                       f"{tmp_path / 'properties'}",
+        "validity": f"hdbench validate --out {tmp_path}",
     }
-    assert len(lines) == 10 and all(line.startswith("skipped fig") for line in lines)
+    assert len(lines) == 11 and all(line.startswith("skipped fig") for line in lines)
     assert all("\n" not in line for line in lines)
     # A leaderboard without kao-* models: figure 7 renders, figure 8 is skipped.
     write_csv(tmp_path / "quick" / "leaderboard.csv", leaderboard_rows(models=("ctrnn", "gru")))
@@ -432,6 +753,30 @@ def test_render_systems_figures_from_prepared_data(tmp_path, systems):
     figures.render_figures(tmp_path, tmp_path / "figs", "png", "task", data=data,
                            log=lambda line: None)
     assert (tmp_path / "figs" / "fig1-task.png").read_bytes() == first
+
+
+def test_render_validity_and_the_validated_leaderboard(tmp_path):
+    """With a validity battery in the results, figure 11 renders and figure 7 counts only the
+    validated benchmarks."""
+    write_csv(tmp_path / "leaderboard.csv", leaderboard_rows())
+    results, degraded = validity_rows()
+    write_validity(tmp_path, results, None)  # no degradation table: panel A only
+    data = figures.FigureData(tmp_path)
+    assert data.validity_status == {"fly.dynamics.flat": (1, False, "grounding:shuffle-weights"),
+                                    "fly.tuning.good": (1, True, ""),
+                                    "rodent.representation.good": (1, True, ""),
+                                    "rodent.tuning.noisy": (1, False, "reliability")}
+    assert data.validity[1] is None
+    with figure_style():
+        fig = figures.build_figure(figures.select("7")[0], data)
+    # none of the synthetic leaderboard's benchmarks is in the battery: none counts
+    assert "0 of 16 neural\nbenchmarks (validated)" in texts(fig)
+    assert fig.get_suptitle().startswith("Figure 7. Leaderboard")
+    report = figures.render_figures(tmp_path, tmp_path / "figs", "png", "validity,7",
+                                    data=data, log=lambda line: None)
+    assert sorted(report.written) == ["leaderboard", "validity"]
+    (tmp_path / "validity" / "degradation_scores.csv").write_text("\n")
+    assert fdata.validity_tables(tmp_path)[1] is None  # an empty table: no panel B
 
 
 def test_cell_type_figure_from_a_tiny_zoo(tmp_path):

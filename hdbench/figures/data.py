@@ -424,3 +424,34 @@ def sparse_recordings(results) -> pd.DataFrame:
     table["record_fraction"] = pd.to_numeric(table["record_fraction"], errors="coerce")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table.dropna(subset=["record_fraction"])
+
+
+def validity_status(results) -> dict | None:
+    """:func:`hdbench.scoring.validity.read_status` of ``<results>/validity/
+    benchmark_validity.csv``; None when the battery has not been run (every benchmark counts)."""
+    from hdbench.scoring.validity import read_status
+
+    path = Path(results) / "validity" / "benchmark_validity.csv"
+    try:
+        return read_status(path) or None
+    except (OSError, ValueError, KeyError) as err:
+        raise HdbenchError(f"cannot read {path}: {err}") from None
+
+
+def validity_tables(results) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The validity battery of ``hdbench validate``: ``<results>/validity/
+    benchmark_validity.csv`` and ``degradation_scores.csv`` (None when absent)."""
+    from hdbench.figures.validity import DEGRADED_COLUMNS, RESULT_COLUMNS
+
+    folder = Path(results) / "validity"
+    path = folder / "benchmark_validity.csv"
+    if not path.is_file():
+        raise MissingData(f"no {path}", f"hdbench validate --out {results}")
+    table = _read_tidy(path, pd.read_csv, RESULT_COLUMNS)
+    # A column written twice reads back as "<name>.1": keep the first.
+    table = table.drop(columns=[c for c in table.columns
+                                if c.endswith(".1") and c[:-2] in table.columns])
+    degraded_path = folder / "degradation_scores.csv"
+    if not degraded_path.is_file() or not degraded_path.read_text().strip():
+        return table, None  # no degradations scored (e.g. a battery without grounding)
+    return table, _read_tidy(degraded_path, pd.read_csv, DEGRADED_COLUMNS)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hdbench.errors import HdbenchError
-from hdbench.figures.style import system_color
+from hdbench.figures.style import heading, system_color
 
 COLUMNS = ("system", "group", "seed", "reference", "benchmark", "unit", "value", "q25", "q75",
            "published", "spread")
@@ -29,8 +29,13 @@ def _color(group: str) -> str:
     return system_color(_GROUP_KEYS.get(group, group))
 
 
-def property_figure(table: pd.DataFrame, *, note: str | None = None):
-    """Figure 10 from the tidy table of ``hdbench properties`` (``properties.csv``)."""
+def property_figure(table: pd.DataFrame, *, note: str | None = None,
+                    title: bool | str | None = False):
+    """Figure 10 from the tidy table of ``hdbench properties`` (``properties.csv``).
+
+    ``note``: a line under the heading (e.g. the source table). ``title``: True for the
+    paper's caption, a string for your own, False/None for none.
+    """
     import matplotlib.pyplot as plt
 
     if not isinstance(table, pd.DataFrame):
@@ -79,7 +84,7 @@ def property_figure(table: pd.DataFrame, *, note: str | None = None):
         reference, _, name = bench.split(".", 2)
         ax.set_title(f"{reference}: {name.split('.')[-1]}")
         ax.set_ylabel(_AXIS_LABELS.get(unit if isinstance(unit, str) else "", unit))
-    title = ("Figure 10. Published properties: measured values (dots; median and IQR over "
-             "units for a distribution) vs published value (line) ± spread (band)")
-    fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
+    heading(fig, title, "Published properties: measured values (dots; median and IQR over "
+                        "units for a distribution) vs published value (line) ± spread (band)",
+            note=f"source: {note}" if note else None)
     return fig

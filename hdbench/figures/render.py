@@ -16,8 +16,8 @@ from pathlib import Path
 
 from hdbench.errors import HdbenchError
 from hdbench.figures import data as fdata
-from hdbench.figures import properties, summaries, systems
-from hdbench.figures.style import check_formats, figure_style, save_figure
+from hdbench.figures import properties, summaries, systems, validity
+from hdbench.figures.style import check_formats, figure_style, number_heading, save_figure
 
 
 class FigureData:
@@ -95,6 +95,15 @@ class FigureData:
         return fdata.leaderboard_table(self.results)
 
     @cached_property
+    def validity_status(self) -> dict | None:
+        """Which benchmarks are validated (None: the battery has not been run)."""
+        return fdata.validity_status(self.results)
+
+    @cached_property
+    def validity(self):
+        return fdata.validity_tables(self.results)
+
+    @cached_property
     def sparse(self):
         return fdata.sparse_recordings(self.results)
 
@@ -108,7 +117,7 @@ def _fig_kao(d: FigureData):
     if summaries.kao_scores(table).empty:
         raise fdata.MissingData(f"no kao-* models in {table.attrs.get('source', 'leaderboard')}",
                                 f"hdbench leaderboard --out {d.results}")
-    return summaries.kao_figure(table, note=note)
+    return summaries.kao_figure(table, note=note, title=True)
 
 
 @dataclass(frozen=True)
@@ -127,31 +136,43 @@ class FigureSpec:
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("task", 1, "example trials: AV, true and decoded heading",
-               lambda d: systems.task_figure(d.systems)),
+               lambda d: systems.task_figure(d.systems, title=True)),
     FigureSpec("tuning", 2, "HD tuning curves and HD × AV maps",
-               lambda d: systems.tuning_figure(d.systems)),
+               lambda d: systems.tuning_figure(d.systems, title=True)),
     FigureSpec("cell-types", 3, "cell-type fractions of integrating networks, and the "
                "distribution of AV modulation",
                lambda d: summaries.cell_type_figure(
-                   d.fractions, d.modulation,
+                   d.fractions, d.modulation, title=True,
                    note=("could not load: " + "; ".join(d.fractions.attrs["failed"])
                          if d.fractions.attrs["failed"] else None))),
     FigureSpec("connectivity", 4, "sorted weights and weight profiles",
-               lambda d: systems.connectivity_figure(d.systems)),
+               lambda d: systems.connectivity_figure(d.systems, title=True)),
     FigureSpec("silencing", 5, "decoded heading with cell groups silenced, and the effects "
                "against matched random controls",
-               lambda d: systems.silencing_figure(d.silencing, d.silencing_effects)),
+               lambda d: systems.silencing_figure(d.silencing, d.silencing_effects,
+                                                  title=True)),
     FigureSpec("dynamics", 6, "trajectories and slow points in the top two PCs",
-               lambda d: systems.dynamics_figure(d.systems, d.slow_points)),
-    FigureSpec("leaderboard", 7, "heatmap of normalised scores",
-               lambda d: summaries.leaderboard_figure(*d.leaderboard[:1],
-                                                      note=d.leaderboard[1])),
+               lambda d: systems.dynamics_figure(d.systems, d.slow_points, title=True)),
+    FigureSpec("leaderboard", 7, "brain-likeness, family scores and task competence",
+               lambda d: summaries.leaderboard_figure(d.leaderboard[0],
+                                                      validity=d.validity_status,
+                                                      note=d.leaderboard[1], title=True)),
     FigureSpec("kao", 8, "tuning vs population scores over the Kao grid", _fig_kao),
     FigureSpec("sparse", 9, "sparse recordings: unrecorded neurons and generalisation",
-               lambda d: summaries.sparse_figure(d.sparse)),
+               lambda d: summaries.sparse_figure(d.sparse, title=True)),
     FigureSpec("properties", 10, "measured vs published property values",
-               lambda d: properties.property_figure(d.properties)),
+               lambda d: properties.property_figure(d.properties, title=True)),
+    FigureSpec("validity", 11, "validity battery: tests passed per benchmark, scores of "
+               "degraded references",
+               lambda d: validity.validity_figure(*d.validity, title=True)),
 )
+
+
+def build_figure(spec: FigureSpec, data: FigureData):
+    """The figure of ``spec`` built from ``data``, its heading numbered ``Figure <N>.``"""
+    fig = spec.build(data)
+    number_heading(fig, spec.number)
+    return fig
 
 
 def select(only=None) -> list[FigureSpec]:
@@ -228,7 +249,7 @@ def render_figures(results="results", out="results/figures", formats=("png",), o
         start = time.perf_counter()
         try:
             with figure_style():
-                fig = spec.build(data)
+                fig = build_figure(spec, data)
                 try:
                     paths = save_figure(fig, out / spec.stem, formats)
                 finally:

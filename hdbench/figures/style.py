@@ -139,6 +139,34 @@ def figure_style():
         yield
 
 
+#: Font size of a figure's heading (its title and notes).
+HEADING_SIZE = 10
+
+
+def heading(fig, title: bool | str | None, default: str, *, note: str | None = None) -> None:
+    """Give ``fig`` a heading: ``default`` (the paper caption) when ``title`` is True, the string
+    ``title`` itself, or none when ``title`` is False or None; ``note`` (what the data left
+    out, where they came from) is added as a last line whatever ``title`` is.
+
+    Builders leave titles off by default, so a user's own figure carries no paper caption;
+    ``hdbench figures`` asks for them and numbers them (:func:`number_heading`).
+    """
+    if title is not None and not isinstance(title, bool | str):
+        raise HdbenchError(f"title must be True, False, None or a string; got {title!r}")
+    lines = [default if title is True else title if isinstance(title, str) else ""]
+    lines.append(note or "")
+    text = "\n".join(line for line in lines if line)
+    if text:
+        fig.suptitle(text, fontsize=HEADING_SIZE)
+
+
+def number_heading(fig, number: int) -> None:
+    """Prefix the heading of ``fig`` with ``Figure <number>.`` (the paper figures)."""
+    text = fig.get_suptitle()
+    if text:
+        fig.suptitle(f"Figure {number}. {text}", fontsize=HEADING_SIZE)
+
+
 def check_formats(formats) -> tuple[str, ...]:
     """Validate output formats (``png``, ``pdf``, ``svg``) given as a list or ``"png,svg"``."""
     if isinstance(formats, str):

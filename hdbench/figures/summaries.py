@@ -26,13 +26,15 @@ from hdbench.figures.style import (
     CELL_TYPE_ORDER,
     RATE_MARKERS,
     SCORE_CMAP,
+    heading,
     kao_parts,
     system_color,
     text_color,
 )
 
 SPEED_LABELS = {"ctrnn-cueva-0p1x": "0.1×", "ctrnn": "1×", "ctrnn-cueva-3x": "3×"}
-FAMILY_ORDER = ("task", "tuning", "representation", "connectivity", "dynamics", "overall")
+#: The neural families whose mean is brain-likeness, in display order.
+NEURAL_FAMILIES = ("tuning", "representation", "connectivity", "dynamics", "properties")
 
 
 def _require(frame, columns, what):
@@ -78,16 +80,20 @@ def _fraction_panel(ax, frame: pd.DataFrame, x: str, order: list, xlabels: list,
             if vals.size > 1:
                 ax.plot([pos[k]] * 2, [vals.min(), vals.max()], color="black", lw=0.7)
             ax.scatter(np.full(vals.size, pos[k]), vals, s=5, color="black", zorder=3, lw=0)
+    xlabels = list(xlabels)
     for k, o in enumerate(order):
         seeds = frame[(frame[x] == o) & (frame["cell_type"] == types[0])]
         refused = seeds[~seeds["integrates"].astype(bool)] if "integrates" in seeds else \
             seeds.iloc[:0]
-        if len(refused):
+        if len(refused) == len(seeds) and len(seeds):
+            # No bar and no dot here: the note takes the empty slot.
             gains = ", ".join(f"{g:.2f}" for g in refused["gain"])
-            ax.text(k, 99, f"not compared:\n{len(refused)} of {len(seeds)} seeds\n"
-                           f"do not integrate\n(gain {gains})", ha="center", va="top",
-                    fontsize=5.5, color="0.25",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+            ax.text(k, 50, f"not compared:\nno seed\nintegrates\n(gain {gains})",
+                    ha="center", va="center", fontsize=5.5, color="0.25")
+        elif len(refused):
+            # Bars and dots fill the slot: the note goes under the tick label.
+            gains = ", ".join(f"{g:.2f}" for g in refused["gain"])
+            xlabels[k] += f"\n{len(refused)} left out:\nno integration\n(gain {gains})"
     ax.set_xticks(np.arange(len(order)), xlabels, rotation=30 if len(order) > 5 else 0,
                   ha="right" if len(order) > 5 else "center")
     ax.set_xlim(-0.6, len(order) - 0.4)
@@ -159,20 +165,22 @@ def _strips(ax, modulation: pd.DataFrame, order: list, column: str, kappa: float
 
 
 def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = None, *,
-                     note: str | None = None):
+                     note: str | None = None, title: bool | str | None = False):
     """Figure 3: cell types as thresholded labels of a continuum.
 
     A: fraction of units per cell type across models and references (one column per cell type:
     large dot = mean over the seeds that integrate, small dots = those seeds, line = their
     range; grey crosses: seeds that do not integrate, whose fractions are not compared).
-    B: across the training AV speeds 0.1×, 1×, 3× of the Cueva CTRNN (bars = means over the
-    seeds that integrate). C, D (with ``modulation``): the AV asymmetry A and the AV slope per
-    AV SD of every HD-tuned unit, the distributions the classes are cut from (dashed: ±κ).
+    B, C (with ``modulation``): the AV asymmetry A and the AV slope per AV SD of every HD-tuned
+    unit, the distributions the classes are cut from (dashed: ±κ). Last panel (B without
+    ``modulation``, else D): across the training AV speeds 0.1×, 1×, 3× of the Cueva CTRNN
+    (bars = means over the seeds that integrate; the legend sits under it, clear of the bars).
 
     ``fractions`` has columns ``model``, ``seed``, ``cell_type``, ``fraction`` and optionally
     ``kind`` (``reference`` rows are drawn first), ``gain`` and ``integrates``; see
     :func:`hdbench.figures.data.cell_type_fractions` and :func:`~hdbench.figures.data.
-    av_modulation`.
+    av_modulation`. ``title``: True for the paper's caption, a string for your own, False/None
+    for none; ``note`` is added under it.
     """
     import matplotlib.pyplot as plt
 
@@ -191,13 +199,13 @@ def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = 
                if "integrates" in frame else pd.Series(dtype=int))
     speeds = [m for m in SPEED_LABELS if m in set(models)]
     strips = modulation is not None and not modulation.empty
-    height = max(3.4, 0.24 * len(order) + 1.7)
+    height = max(4.6, 0.24 * len(order) + 1.7)
     extra = 2 if strips else 0
     fig = plt.figure(figsize=(1.35 * len(types) + 1.9 * extra + 5.2, height),
                      layout="constrained")
     grid = fig.add_gridspec(2, len(types) + extra + 1,
                             width_ratios=[1.0] * len(types) + [1.4] * extra + [2.6],
-                            height_ratios=(3.0, max(height - 3.4, 0.05)))
+                            height_ratios=(3.0, height - 3.0))
     first = None
     for k, cell_type in enumerate(types):
         ax = fig.add_subplot(grid[:, k], sharey=first)
@@ -218,17 +226,17 @@ def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = 
     if strips:
         kappa = DEFAULT_THRESHOLDS["kappa"]
         for j, (column, label, letter, k) in enumerate((
-                ("av_asymmetry", "AV asymmetry A", "C", kappa),
-                ("av_slope_norm", "AV slope × AV SD / peak", "D", None))):
+                ("av_asymmetry", "AV asymmetry A", "B", kappa),
+                ("av_slope_norm", "AV slope × AV SD / peak", "C", None))):
             ax = fig.add_subplot(grid[:, len(types) + j], sharey=first)
             _panel_label(ax, letter)
             _strips(ax, modulation, order, column, k, label)
-            ax.set_title("HD-tuned units, seeds pooled" if j == 0 else "speed-normalised",
-                         fontsize=8)
+            ax.set_title("tuned units, seeds pooled" if j == 0 else "speed-normalised",
+                         fontsize=7)
             if refs and models:
                 ax.axhline(len(refs) - 0.5, color="0.5", lw=0.6)
     ax = fig.add_subplot(grid[0, -1])
-    _panel_label(ax, "B")
+    _panel_label(ax, "D" if strips else "B")
     ax.set_title("across training AV speeds (CTRNN)")
     if speeds:
         speed_labels = [f"{SPEED_LABELS[m]}\n(n={seeds[m]})" for m in speeds]
@@ -237,8 +245,12 @@ def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = 
         if missing:
             ax.text(0.98, 0.03, f"not trained yet: {', '.join(missing)}",
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="0.3")
-        ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=3,
-                  bbox_to_anchor=(0.5, -0.28))
+        # The legend gets its own slot under panel B, clear of the bars and seed dots.
+        holder = fig.add_subplot(grid[1, -1])
+        holder.axis("off")
+        holder.legend(*ax.get_legend_handles_labels(), fontsize=6, frameon=False,
+                      loc="upper center", ncol=3, title="cell type (bars: mean over the "
+                      "seeds that integrate; dots: seeds)", title_fontsize=6)
     else:
         ax.text(0.5, 0.5, "no speed-preset models yet", transform=ax.transAxes, ha="center",
                 va="center", color="0.4")
@@ -246,9 +258,9 @@ def cell_type_figure(fractions: pd.DataFrame, modulation: pd.DataFrame | None = 
         ax.set_ylabel("units (%)")
     ax.set_xlabel("training AV SD (× Cueva et al. 2020)")
     low, high = INTEGRATION_RANGE
-    title = (f"Figure 3. Cell types are thresholded labels (min_r 0.3, κ 0.03); fractions are "
-             f"compared only for networks that integrate (heading gain {low:g}-{high:g})")
-    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10)
+    heading(fig, title, f"Cell types are thresholded labels (min_r 0.3, κ 0.03); fractions are "
+                        f"compared only for networks that integrate (heading gain "
+                        f"{low:g}-{high:g})", note=note)
     return fig
 
 
@@ -265,80 +277,142 @@ def _ci_halfwidth(error: float, n_seeds: int, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, dof) * error)
 
 
-def score_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Family and overall scores per (model, reference) from the tidy leaderboard table, with
-    a 95 % confidence half-width ``ci`` (t over seeds; from the benchmark errors for 1 seed)."""
+def score_summary(table: pd.DataFrame, validity: dict | None = None) -> pd.DataFrame:
+    """Family, brain-likeness and task scores per (model, reference) from the tidy leaderboard
+    table (:func:`hdbench.leaderboard.summarise`; with ``validity``, from
+    :func:`hdbench.scoring.validity.read_status`, only validated benchmarks enter the neural
+    aggregates), with a 95 % confidence half-width ``ci`` (t over seeds; from the benchmark
+    errors for 1 seed)."""
     from hdbench.leaderboard import COLUMNS, summarise
 
     _require(table, COLUMNS, "leaderboard table")
-    summary = summarise(table)
+    summary = summarise(table, validity=validity)
     summary["ci"] = [_ci_halfwidth(e, n) for e, n in
                      zip(summary["error"], summary["n_seeds"], strict=True)]
     return summary
 
 
-def leaderboard_figure(table: pd.DataFrame, *, note: str | None = None):
-    """Figure 7: normalised scores, models × families, one heatmap per reference.
+def _heatmap(ax, indexed: pd.DataFrame, models: list, columns: list, cmap, norm) -> None:
+    """One block of the leaderboard: models × (reference, family) cells, coloured by the score
+    clipped to [0, 1] and printed with ± the 95 % half-width and (n/m) coverage when short."""
+    values = np.full((len(models), len(columns)), np.nan)
+    for i, model in enumerate(models):
+        for j, key in enumerate(columns):
+            if (model, *key) not in indexed.index:
+                continue
+            row = indexed.loc[(model, *key)]
+            values[i, j] = row["normalised"]
+            if not np.isfinite(row["normalised"]):
+                text, shade = "n/a", (1, 1, 1, 1)
+            else:
+                clipped = min(max(row["normalised"], 0.0), 1.0)
+                text = f"{clipped:.2f}{'*' if clipped != row['normalised'] else ''}"
+                shade = cmap(norm(clipped))
+                if np.isfinite(row["ci"]):
+                    text += f"\n±{row['ci']:.2f}"
+            if row["n"] < row["n_total"]:
+                text += f"\n({int(row['n'])}/{int(row['n_total'])})"
+            light = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] > 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                    color="black" if light else "white")
+    ax.imshow(np.clip(values, 0, 1), cmap=cmap, norm=norm, aspect="auto",
+              interpolation="nearest")
+    ax.set_yticks(np.arange(len(models)), models)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
 
+
+def _validity_line(table: pd.DataFrame, validity: dict | None) -> str:
+    """Which neural benchmarks the brain-likeness counts."""
+    from hdbench.leaderboard import TASK_FAMILY, counted
+
+    leaves = table[["reference", "family", "benchmark", "version"]].drop_duplicates(
+        ["reference", "benchmark"])
+    neural = leaves[leaves["family"] != TASK_FAMILY]
+    if validity is None:
+        return f"all {len(neural)} neural benchmarks\n(no validity battery yet)"
+    return f"{len(counted(neural, validity))} of {len(neural)} neural\nbenchmarks (validated)"
+
+
+def leaderboard_figure(table: pd.DataFrame, *, validity: dict | None = None,
+                       note: str | None = None, title: bool | str | None = False):
+    """Figure 7: the leaderboard as heatmaps of normalised scores, models ranked by
+    brain-likeness.
+
+    Left to right: brain-likeness over all references (the headline and the rank: the mean over
+    the neural families tuning, representation, connectivity, dynamics, properties; validated
+    benchmarks only when ``validity`` is given, see :func:`hdbench.leaderboard.summarise`);
+    per reference its brain-likeness and neural families; then task competence (all references
+    and per reference) in its own grey scale, apart, because it does not enter the rank.
     Colours show the score clipped to [0, 1] (0 = untrained floor, 1 = reference ceiling);
-    cells print the score (``*`` = clipped) and ± the 95 % confidence half-width.
+    cells print the score (``*`` = clipped), ± the 95 % confidence half-width, and (n/m) when
+    only n of the m benchmarks were scored.
+
+    ``validity``: :func:`hdbench.scoring.validity.read_status` output (None: every benchmark
+    counts). ``note``: a line under the heading (e.g. the source table). ``title``: True for
+    the paper's caption, a string for your own, False/None for none.
     """
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import ListedColormap, Normalize
 
+    from hdbench.leaderboard import TASK_FAMILY
     from hdbench.leaderboard_render import ranking
 
-    summary = score_summary(table)
+    summary = score_summary(table, validity)
     models = ranking(summary)
-    references = sorted(r for r in set(summary["reference"]) if r != "all") + ["all"]
-    families = [f for f in FAMILY_ORDER if f in set(summary["family"])]
-    widths = [len(families) if r != "all" else 1 for r in references]
-    fig, axes = plt.subplots(1, len(references), sharey=True, squeeze=False,
-                             figsize=(0.62 * sum(widths) + 2.8, 0.42 * len(models) + 1.9),
+    models += sorted(set(summary["model"]) - set(models))  # no brain-likeness: last
+    references = sorted(set(summary["reference"]) - {"all"})
+    present = set(zip(summary["reference"], summary["family"], strict=True))
+    neural = [f for f in NEURAL_FAMILIES if any((r, f) in present for r in references)]
+    neural += sorted({f for _, f in present} - set(neural) - {"overall", TASK_FAMILY})
+    blocks = [("brain-likeness\n(all references; the rank)", [("all", "overall")],
+               ["brain-likeness"], "brain")]
+    for reference in references:
+        cols = [(reference, "overall")] + [(reference, f) for f in neural
+                                          if (reference, f) in present]
+        blocks.append((f"vs {reference}", cols,
+                       ["brain-likeness"] + [f for _, f in cols[1:]], "brain"))
+    task = [(r, TASK_FAMILY) for r in ["all", *references] if (r, TASK_FAMILY) in present]
+    if task:
+        blocks.append(("task competence\n(apart: not in the rank)", task,
+                       ["all references" if r == "all" else f"vs {r}" for r, _ in task],
+                       "task"))
+    widths = [len(b[1]) for b in blocks]
+    fig, axes = plt.subplots(1, len(blocks), sharey=True, squeeze=False,
+                             figsize=(0.62 * sum(widths) + 3.6, 0.42 * len(models) + 2.2),
                              width_ratios=widths, layout="constrained")
     norm = Normalize(0, 1)
-    cmap = plt.get_cmap(SCORE_CMAP)
-    for col, reference in enumerate(references):
-        ax = axes[0, col]
-        cols = families if reference != "all" else ["overall"]
-        sub = summary[summary["reference"] == reference].set_index(["model", "family"])
-        values = np.full((len(models), len(cols)), np.nan)
-        for i, model in enumerate(models):
-            for j, family in enumerate(cols):
-                if (model, family) in sub.index:
-                    row = sub.loc[(model, family)]
-                    values[i, j] = row["normalised"]
-                    clipped = min(max(row["normalised"], 0.0), 1.0)
-                    text = "n/a" if not np.isfinite(row["normalised"]) else \
-                        f"{clipped:.2f}{'*' if clipped != row['normalised'] else ''}"
-                    if np.isfinite(row["ci"]) and np.isfinite(row["normalised"]):
-                        text += f"\n±{row['ci']:.2f}"
-                    if row["n"] < row["n_total"]:
-                        text += f"\n({int(row['n'])}/{int(row['n_total'])})"
-                    shade = cmap(norm(clipped)) if np.isfinite(clipped) else (1, 1, 1, 1)
-                    light = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] > 0.5
-                    ax.text(j, i, text, ha="center", va="center", fontsize=6,
-                            color="black" if light else "white")
-        ax.imshow(np.clip(values, 0, 1), cmap=cmap, norm=norm, aspect="auto",
-                  interpolation="nearest")
-        if "overall" in cols and len(cols) > 1:
-            ax.axvline(cols.index("overall") - 0.5, color="white", lw=3)
-        ax.set_xticks(np.arange(len(cols)), cols, rotation=40, ha="right")
-        ax.set_yticks(np.arange(len(models)), models)
-        ax.tick_params(length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_title("all references" if reference == "all" else f"vs {reference}")
-        ax.set_xlabel("score family")
+    # Task competence in greys (light to mid-dark), visibly apart from the brain-likeness map.
+    greys = ListedColormap(plt.get_cmap("Greys")(np.linspace(0.05, 0.75, 256)), name="greys")
+    cmaps = {"brain": plt.get_cmap(SCORE_CMAP), "task": greys}
+    indexed = summary.set_index(["model", "reference", "family"])
+    for ax, (name, cols, labels, kind) in zip(axes[0], blocks, strict=True):
+        _heatmap(ax, indexed, models, cols, cmaps[kind], norm)
+        if kind == "brain" and len(cols) > 1:
+            ax.axvline(0.5, color="white", lw=3)  # brain-likeness | its families
+        ax.set_xticks(np.arange(len(cols)), labels, rotation=40, ha="right")
+        for tick in ax.get_xticklabels()[:1] if kind == "brain" else []:
+            tick.set_fontweight("bold")
+        ax.set_title(name, fontweight="bold" if ax is axes[0, 0] else "normal")
+    axes[0, 0].set_xlabel(_validity_line(table, validity), fontsize=6)
+    if task:
+        axes[0, -1].set_xlabel("test-trial task scores", fontsize=6)
     for tick, model in zip(axes[0, 0].get_yticklabels(), models, strict=True):
         tick.set_color(text_color(system_color(model)))
-    axes[0, 0].set_ylabel("model (ranked by overall score)")
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, :], shrink=0.8,
-                 label="normalised score\n(0 = untrained, 1 = reference)")
-    title = ("Figure 7. Leaderboard: normalised scores (± 95 % CI over seeds; * = clipped to "
-             "[0, 1]; (n/m) = benchmarks scored / that exist)")
-    fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
+    axes[0, 0].set_ylabel("model (ranked by brain-likeness)")
+    brain_axes = [ax for ax, b in zip(axes[0], blocks, strict=True) if b[3] == "brain"]
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmaps["brain"]), ax=brain_axes, shrink=0.6,
+                 location="bottom", aspect=40, pad=0.01,
+                 label="brain-likeness and family scores (0 = untrained, 1 = reference)")
+    if task:
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmaps["task"]), ax=axes[0, -1],
+                     shrink=0.9, location="bottom", aspect=12, pad=0.01,
+                     label="task competence\n(0 = untrained, 1 = reference)")
+    heading(fig, title, "Leaderboard: normalised scores, ranked by brain-likeness (± 95 % CI "
+                        "over seeds; * = clipped to [0, 1]; (n/m) = benchmarks scored / "
+                        "counted)", note=f"source: {note}" if note else None)
     return fig
 
 
@@ -365,10 +439,14 @@ def kao_scores(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def kao_figure(table: pd.DataFrame, *, note: str | None = None,
-               y_families=("representation", "dynamics")):
+               y_families=("representation", "dynamics"), title: bool | str | None = False):
     """Figure 8: tuning score (single units) against representation and dynamics scores
     (population) of the Kao (2019) activation × rate-penalty grid, one point per model (mean
-    over seeds, whiskers ± SEM), colour = activation, marker = rate penalty."""
+    over seeds, whiskers ± SEM), colour = activation, marker = rate penalty.
+
+    ``note``: a line under the heading (e.g. the source table). ``title``: True for the
+    paper's caption, a string for your own, False/None for none.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -415,10 +493,10 @@ def kao_figure(table: pd.DataFrame, *, note: str | None = None,
                 for r, m in RATE_MARKERS.items() if r in set(kao["rate"])]
     fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False,
                title="activation / penalty")
-    title = ("Figure 8. Single-unit vs population likeness across the activation × "
-             "rate-penalty grid (Kao 2019)\nnormalised scores (0 = untrained, 1 = reference); "
-             "mean over seeds ± SEM; 'all references': mean of the references' scores")
-    fig.suptitle(title + (f"\nsource: {note}" if note else ""), fontsize=10)
+    heading(fig, title, "Single-unit vs population likeness across the activation × "
+                        "rate-penalty grid (Kao 2019)\nnormalised scores (0 = untrained, 1 = "
+                        "reference); mean over seeds ± SEM; 'all references': mean of the "
+                        "references' scores", note=f"source: {note}" if note else None)
     return fig
 
 
@@ -466,7 +544,7 @@ def _short(measure: str) -> str:
     return measure
 
 
-def sparse_figure(table: pd.DataFrame):
+def sparse_figure(table: pd.DataFrame, *, title: bool | str | None = False):
     """Figure 9: student networks trained on their outputs plus a fraction p of a teacher
     circuit's neurons (Salatiello & Giese): similarity of the student to the teacher's
     *unrecorded* neurons and to its whole population, and task / held-out NE, against p.
@@ -474,6 +552,7 @@ def sparse_figure(table: pd.DataFrame):
     Lines: mean over seeds at p > 0; dots: single seeds; wide pale horizontal lines: the
     output-only students (p = 0). Shape distances (rad in the table) are shown in degrees.
     Measures other than the similarity, NE and decoding-error ones are listed in a note.
+    ``title``: True for the paper's caption, a string for your own, False/None for none.
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -562,11 +641,10 @@ def sparse_figure(table: pd.DataFrame):
         handles.append(Line2D([], [], color="0.3", lw=4, alpha=0.25,
                               label="output-only students (p = 0)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
-    title = ("Figure 9. Sparse recordings: students trained on outputs + a fraction p of the "
-             "teacher's neurons\n(lines: mean over seeds; dots: seeds)")
+    shown = None
     if others:
-        shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4
-                                         else "")
-        title += f"\nalso in the table, not shown: {shown}"
-    fig.suptitle(title, fontsize=9)
+        shown = "also in the table, not shown: " + ", ".join(others[:4]) + (
+            f" and {len(others) - 4} more" if len(others) > 4 else "")
+    heading(fig, title, "Sparse recordings: students trained on outputs + a fraction p of the "
+                        "teacher's neurons\n(lines: mean over seeds; dots: seeds)", note=shown)
     return fig

@@ -24,6 +24,7 @@ from hdbench.figures.style import (
     CELL_TYPE_LABELS,
     HEADING_CMAP,
     WEIGHT_CMAP,
+    heading,
     system_color,
 )
 
@@ -54,7 +55,8 @@ def _letters():
 # -- 1. task ---------------------------------------------------------------------------------
 
 
-def task_figure(systems: Sequence, *, trial: int | None = None):
+def task_figure(systems: Sequence, *, trial: int | None = None,
+                title: bool | str | None = False):
     """Figure 1: an example trial per system: AV input, true vs decoded heading, error.
 
     Parameters
@@ -62,6 +64,7 @@ def task_figure(systems: Sequence, *, trial: int | None = None):
     systems : sequence of SystemData
     trial : int, optional
         Trial index shown (default: the first trial without a forced zero-AV stretch).
+    title : True for the paper's caption, a string for your own, False/None for none
     """
     import matplotlib.pyplot as plt
 
@@ -103,7 +106,7 @@ def task_figure(systems: Sequence, *, trial: int | None = None):
     axes[2, 0].set_ylabel("decoded − true (°)")
     axes[0, 0].text(cue, 1.0, " cue", transform=axes[0, 0].get_xaxis_transform(), fontsize=6,
                     va="top", color="0.4")
-    fig.suptitle("Figure 1. Angular-velocity integration: example trials", fontsize=10)
+    heading(fig, title, "Angular-velocity integration: example trials")
     return fig
 
 
@@ -134,11 +137,25 @@ def _edges(centers: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]])
 
 
-def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10):
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """``values`` divided by their largest magnitude (a unit's peak |rate|), so that a unit whose
+    rates go negative (tanh-like units, GRU and LSTM states) keeps its sign instead of being
+    clipped at 0."""
+    peak = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+    return values / peak if peak > 0 else values
+
+
+def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10,
+                  title: bool | str | None = False):
     """Figure 2: HD tuning of example compass and shifter units, and their HD × AV maps.
 
-    One row per system: tuning curves (rate normalised to each unit's peak) of the most tuned
-    unit of each type, then the joint HD × AV map of each of those units.
+    One row per system: tuning curves of the most tuned unit of each type, then the joint
+    HD × AV map of each of those units. Rates are shown as a fraction of each unit's peak
+    |rate|; when a shown unit's rates go negative (units that are states rather than firing
+    rates), the curves extend below 0, the maps switch to a diverging colour scale from −1 to 1,
+    and the figure says so.
+
+    ``title``: True for the paper's caption, a string for your own, False/None for none.
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -149,26 +166,41 @@ def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10
     fig, axes = plt.subplots(len(systems), 4, figsize=(10.0, 2.3 * len(systems) + 0.7),
                              squeeze=False, layout="constrained")
     letters = _letters()
-    image = None
-    for row, data in enumerate(systems):
+    rows, low = [], 0.0
+    for data in systems:
         units = example_units(data.table)
         curves, centers, _ = tuning_curves(data.activity, data.trials, n_bins=n_hd_bins)
+        jm = hd_av_map(data.activity, data.trials, n_hd_bins=n_hd_bins, n_av_bins=n_av_bins)
+        av_deg_s = np.degrees(jm.av_centers) / data.spec.dt
+        moving = np.isfinite(av_deg_s) & (av_deg_s != 0)  # drop the forced-zero-AV bin
+        maps = {t: _scaled(jm.rates[u][:, moving]) for t, u in units.items()}
+        shown = {t: _scaled(curves[u]) for t, u in units.items()}
+        low = min([low] + [float(np.nanmin(v)) for v in (*shown.values(), *maps.values())
+                           if np.isfinite(v).any()])
+        rows.append((data, units, shown, centers, jm, av_deg_s[moving], maps))
+    negative = low < 0
+    vmin, cmap = (-1.0, "PuOr_r") if negative else (0.0, "viridis")
+    label = "rate / peak |rate|" if negative else "rate (fraction of peak)"
+    image = None
+    for row, (data, units, curves, centers, jm, av, maps) in enumerate(rows):
         ax = axes[row, 0]
         for cell_type, unit in units.items():
-            c = curves[unit]
-            ax.plot(np.degrees(centers), c / np.nanmax(c), color=CELL_TYPE_COLORS[cell_type],
+            ax.plot(np.degrees(centers), curves[cell_type], color=CELL_TYPE_COLORS[cell_type],
                     lw=1.4, label=f"{CELL_TYPE_LABELS[cell_type]} (unit {unit})")
+        below = min([0.0] + [float(np.nanmin(c)) for c in curves.values()
+                             if np.isfinite(c).any()])
+        if below < 0:
+            ax.axhline(0, color="0.6", lw=0.5)
+            ax.text(0.02, 0.03, "rates < 0 shown (not clipped)", transform=ax.transAxes,
+                    fontsize=6, color="0.3")
         ax.set_xlim(0, 360)
         ax.set_xticks([0, 90, 180, 270, 360])
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel(f"{data.name}\nrate (fraction of peak)")
+        ax.set_ylim(below - 0.05 if below < 0 else 0.0, 1.05)
+        ax.set_ylabel(f"{data.name}\n{label}")
         ax.set_xlabel("heading (°)")
         _panel_label(ax, next(letters))
         if row == 0:
             ax.set_title("HD tuning of example units")
-        jm = hd_av_map(data.activity, data.trials, n_hd_bins=n_hd_bins, n_av_bins=n_av_bins)
-        av_deg_s = np.degrees(jm.av_centers) / data.spec.dt
-        moving = np.isfinite(av_deg_s) & (av_deg_s != 0)  # drop the forced-zero-AV bin
         for col, cell_type in enumerate(TUNED, start=1):
             ax = axes[row, col]
             _panel_label(ax, next(letters))
@@ -181,47 +213,101 @@ def tuning_figure(systems: Sequence, *, n_hd_bins: int = 36, n_av_bins: int = 10
                         transform=ax.transAxes, ha="center", va="center", color="0.4")
                 ax.set_xlim(0, 360)
                 continue
-            m = jm.rates[units[cell_type]]
-            peak = np.nanmax(m)
-            m = m / peak if peak > 0 else m
-            image = ax.pcolormesh(np.degrees(_edges(jm.hd_centers)), _edges(av_deg_s[moving]),
-                                  m[:, moving].T, cmap="viridis", vmin=0, vmax=1,
+            image = ax.pcolormesh(np.degrees(_edges(jm.hd_centers)), _edges(av),
+                                  maps[cell_type].T, cmap=cmap, vmin=vmin, vmax=1,
                                   shading="flat", rasterized=True)
             ax.set_xticks([0, 90, 180, 270, 360])
             ax.text(0.02, 0.97, f"unit {units[cell_type]}", transform=ax.transAxes,
-                    fontsize=6, va="top", color="white")
+                    fontsize=6, va="top", color="white" if not negative else "black")
     if image is not None:
-        fig.colorbar(image, ax=axes[:, 1:], shrink=0.6, label="rate (fraction of peak)")
+        fig.colorbar(image, ax=axes[:, 1:], shrink=0.6, label=label)
     handles = [Line2D([], [], color=CELL_TYPE_COLORS[t], lw=1.6, label=CELL_TYPE_LABELS[t])
                for t in TUNED]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
                title="example unit of each type (a well-tuned one; unit index in the maps)")
-    fig.suptitle("Figure 2. Head-direction tuning and joint HD × AV tuning (AV > 0: CCW)",
-                 fontsize=10)
+    heading(fig, title, "Head-direction tuning and joint HD × AV tuning (AV > 0: CCW)",
+            note="some units' rates go negative: curves and maps are scaled by the peak "
+                 "|rate| and keep their sign" if negative else None)
     return fig
 
 
 # -- 4. connectivity -------------------------------------------------------------------------
 
 
-def connectivity_figure(systems: Sequence, *, n_bins: int = 24, n_boot: int = 1000):
-    """Figure 4: weights sorted by cell type and PD; compass→compass and shifter→compass
-    weight profiles against Δ = PD_target − PD_source (Δ > 0 pushes the bump CCW).
+_SHORT_TYPES = {"compass": "compass", "shifter_cw": "CW", "shifter_ccw": "CCW"}
+#: The profile columns of figure 4: (title, [(target, source), ...]); one pathway family each,
+#: the same in every row.
+PATHWAYS = (
+    ("compass → compass", (("compass", "compass"),)),
+    ("shifters → compass", (("compass", "shifter_cw"), ("compass", "shifter_ccw"))),
+    ("shifters → shifters", (("shifter_cw", "shifter_cw"), ("shifter_cw", "shifter_ccw"),
+                             ("shifter_ccw", "shifter_cw"), ("shifter_ccw", "shifter_ccw"))),
+)
+_TARGET_STYLES = {"compass": "-", "shifter_cw": "-", "shifter_ccw": "--"}
 
-    Shifter profiles go onto the target type that :func:`~hdbench.analysis.connectivity_summary`
-    picks for the shift (compass, except in circuits such as the rodent double ring whose shift
-    acts ring to ring). Dots: mean weight per Δ bin; lines: the first-harmonic fit to the single
-    weights, c + A cos(Δ − offset); dashed line and band: the fitted offset and its 90 %
-    bootstrap interval over source units (the legend gives both, and the shuffled-PD p).
+
+def _has_weights(profiles: pd.DataFrame, target: str, source: str) -> bool:
+    """Whether any weight runs from ``source`` to ``target`` units."""
+    p = profiles[(profiles["target"] == target) & (profiles["source"] == source)]
+    weights = p["weight"].to_numpy(dtype=np.float64)
+    return bool(np.isfinite(weights).any() and np.nanmax(np.abs(weights)) > 0)
+
+
+def _profile_panel(ax, profiles: pd.DataFrame, fits, pathways) -> list:
+    """Mean weight per Δ bin (dots) and the first-harmonic fit (line) of each pathway, with the
+    fitted offset (dashed) and its interval (band); returns the legend handles."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    grid = np.linspace(-np.pi, np.pi, 181)
+    for target, source in pathways:
+        p = profiles[(profiles["target"] == target) & (profiles["source"] == source)]
+        color, ls = CELL_TYPE_COLORS[source], _TARGET_STYLES[target]
+        label = f"{_SHORT_TYPES[source]} → {_SHORT_TYPES[target]}"
+        ax.plot(np.degrees(p["delta"]), p["weight"], color=color, marker="o" if ls == "-"
+                else "s", ms=2, lw=0, mfc=color if ls == "-" else "white")
+        fit = fits.loc[(target, source)] if fits is not None and (target, source) in \
+            fits.index else None
+        if fit is not None and np.isfinite(fit["offset"]):
+            lo, hi = np.degrees([fit["offset_lo"], fit["offset_hi"]])
+            label += (f": {np.degrees(fit['offset']):+.0f}° [{lo:+.0f}, {hi:+.0f}], "
+                      f"p {fit['p_shuffle']:.3f}")
+            ax.plot(np.degrees(grid), fit["baseline"] + fit["amplitude"]
+                    * np.cos(grid - fit["offset"]), color=color, lw=1.2, ls=ls)
+            ax.axvline(np.degrees(fit["offset"]), color=color, lw=0.8, ls=":")
+            for shift in (-360.0, 0.0, 360.0):  # an interval across ±180° wraps
+                ax.axvspan(lo + shift, hi + shift, color=color, alpha=0.12, lw=0)
+        handles.append(Line2D([], [], color=color, ls=ls, lw=1.2, marker="o" if ls == "-"
+                              else "s", ms=3, mfc=color if ls == "-" else "white",
+                              label=label))
+    return handles
+
+
+def connectivity_figure(systems: Sequence, *, n_bins: int = 24, n_boot: int = 1000,
+                        title: bool | str | None = False):
+    """Figure 4: weights sorted by cell type and PD, and weight profiles against
+    Δ = PD_target − PD_source (Δ > 0 pushes the bump CCW), one pathway family per column:
+    compass → compass, shifters → compass and shifters → shifters (:data:`PATHWAYS`).
+
+    Dots: mean weight per Δ bin; lines: the first-harmonic fit to the single weights,
+    c + A cos(Δ − offset); dotted line and band: the fitted offset and its 90 % bootstrap
+    interval over source units (the legend gives both, and the shuffled-PD p). Colour = source
+    type; line style = target type (solid: compass or CW, dashed: CCW). A system without weights
+    in a pathway gets a note instead of an empty panel (e.g. the reference circuits have no
+    compass → compass weights). The panel of the pathway whose offsets the offset-signs
+    benchmark scores (:func:`~hdbench.analysis.connectivity_summary`'s ``offset_target``) is
+    marked "scored shift".
+
+    ``title``: True for the paper's caption, a string for your own, False/None for none.
     """
     import matplotlib.pyplot as plt
 
     from hdbench.analysis import connectivity_summary, sort_by_preferred
 
     systems = _check_systems(systems)
-    fig, axes = plt.subplots(len(systems), 3, figsize=(9.0, 2.6 * len(systems) + 0.6),
-                             squeeze=False, layout="constrained",
-                             width_ratios=(1.0, 1.1, 1.1))
+    fig, axes = plt.subplots(len(systems), 1 + len(PATHWAYS),
+                             figsize=(12.0, 3.0 * len(systems) + 0.6), squeeze=False,
+                             layout="constrained", width_ratios=(1.0, 1.0, 1.0, 1.0))
     letters = _letters()
     for row, data in enumerate(systems):
         ax = axes[row, 0]
@@ -238,7 +324,7 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24, n_boot: int = 10
                 n = int((types == cell_type).sum())
                 if n:
                     ticks.append(start + n / 2 - 0.5)
-                    labels.append(CELL_TYPE_LABELS[cell_type].replace(" shifter", ""))
+                    labels.append(_SHORT_TYPES[cell_type])
                     if start:
                         ax.axhline(start - 0.5, color="black", lw=0.6)
                         ax.axvline(start - 0.5, color="black", lw=0.6)
@@ -251,58 +337,34 @@ def connectivity_figure(systems: Sequence, *, n_bins: int = 24, n_boot: int = 10
             ax.set_title("W[target, source], HD-tuned units")
         summary = connectivity_summary(data.weights, data.table, n_bins=n_bins, n_boot=n_boot,
                                        n_perm=max(n_boot - 1, 0))
-        profiles, target = summary.profiles, summary.offset_target
+        profiles = summary.profiles
         fits = summary.pairs.set_index(["target", "source"]) if not summary.pairs.empty \
             else None
-        for col, sources in ((1, ("compass",)), (2, ("shifter_cw", "shifter_ccw"))):
+        for col, (name, pathways) in enumerate(PATHWAYS, start=1):
             ax = axes[row, col]
             _panel_label(ax, next(letters))
-            to = "compass" if col == 1 else target
-            plotted = False
-            for source in sources:
-                p = profiles[(profiles["target"] == to) & (profiles["source"] == source)]
-                if p.empty:
-                    continue
-                plotted = True
-                color = CELL_TYPE_COLORS[source]
-                label = f"{CELL_TYPE_LABELS[source]} → {CELL_TYPE_LABELS[to]}"
-                fit = fits.loc[(to, source)] if fits is not None and (to, source) in fits.index \
-                    else None
-                if fit is not None and np.isfinite(fit["offset"]):
-                    lo, hi = np.degrees([fit["offset_lo"], fit["offset_hi"]])
-                    label += (f": {np.degrees(fit['offset']):+.0f}° [{lo:+.0f}, {hi:+.0f}]"
-                              f", p {fit['p_shuffle']:.3f}")
-                ax.plot(np.degrees(p["delta"]), p["weight"], color=color, marker="o", ms=2,
-                        lw=0, label=label)
-                if fit is not None and np.isfinite(fit["offset"]):
-                    grid = np.linspace(-np.pi, np.pi, 181)
-                    ax.plot(np.degrees(grid), fit["baseline"] + fit["amplitude"]
-                            * np.cos(grid - fit["offset"]), color=color, lw=1.2)
-                    ax.axvline(np.degrees(fit["offset"]), color=color, lw=0.8, ls="--")
-                    for shift in (-360.0, 0.0, 360.0):  # an interval across ±180° wraps
-                        ax.axvspan(lo + shift, hi + shift, color=color, alpha=0.15, lw=0)
-            if col == 2:
-                note = "" if to == "compass" else "\n(the shift acts ring to ring)"
-                ax.set_title(f"shifter → {CELL_TYPE_LABELS[to]}{note}", fontsize=8)
+            present = [pw for pw in pathways if _has_weights(profiles, *pw)]
+            scored = name != "compass → compass" and any(
+                t == summary.offset_target for t, _ in present)
+            ax.set_title(name + (f"\n(scored shift: onto {_SHORT_TYPES[summary.offset_target]})"
+                                 if scored else ""), fontsize=8)
+            if not present:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"no {name} weights\nin {data.name}", transform=ax.transAxes,
+                        ha="center", va="center", color="0.35", fontsize=7)
+                continue
+            handles = _profile_panel(ax, profiles, fits, present)
             ax.axhline(0, color="0.6", lw=0.5)
             ax.axvline(0, color="0.6", lw=0.5, ls=":")
             ax.set_xlim(-180, 180)
             ax.set_xticks([-180, -90, 0, 90, 180])
             ax.set_xlabel("Δ PD = PD target − PD source (°)")
             ax.set_ylabel("mean weight (a.u.)")
-            if plotted and not np.nanmax(np.abs(ax.lines[0].get_ydata())) > 0:
-                ax.text(0.5, 0.3, f"no {CELL_TYPE_LABELS[sources[0]]} → {CELL_TYPE_LABELS[to]}"
-                        " weights", transform=ax.transAxes, ha="center", color="0.3",
-                        fontsize=7)
-            elif plotted:
-                ax.legend(fontsize=6, frameon=True, framealpha=0.8, loc="best")
-            else:
-                ax.text(0.5, 0.5, "no such units", transform=ax.transAxes, ha="center",
-                        va="center", color="0.4")
-            if row == 0 and col == 1:
-                ax.set_title("compass → compass")
-    fig.suptitle("Figure 4. Connectivity sorted by cell type and preferred direction "
-                 "(Δ > 0 pushes the bump CCW)", fontsize=10)
+            ax.legend(handles=handles, fontsize=5.5, frameon=False, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.22), ncol=1, handlelength=2.2,
+                      title="source → target: offset [90 % CI], p", title_fontsize=5.5)
+    heading(fig, title, "Connectivity sorted by cell type and preferred direction "
+                        "(Δ > 0 pushes the bump CCW)")
     return fig
 
 
@@ -349,16 +411,35 @@ def _effect_panel(ax, effects: pd.DataFrame, measure: str, scale: float, color) 
     ax.grid(axis="x", color="0.92", lw=0.6)
 
 
-def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
+def _wrapped(values: np.ndarray) -> np.ndarray:
+    """Angles (°) wrapped into [−180, 180), with NaN where a line would jump across the wrap
+    (columns are traces)."""
+    out = (np.asarray(values, dtype=np.float64) + 180.0) % 360.0 - 180.0
+    jump = np.abs(np.diff(out, axis=0)) > 180.0
+    out[1:][jump] = np.nan
+    return out
+
+
+def _circular_mean_deg(values: np.ndarray) -> np.ndarray:
+    """Circular mean (°) over the columns of ``values``, NaN where any trace is NaN."""
+    z = np.exp(1j * np.radians(values)).mean(axis=1)
+    return np.degrees(np.angle(z))
+
+
+def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None, *,
+                     title: bool | str | None = False):
     """Figure 5: decoded heading during zero-AV holds with each cell group silenced, and the
     effects against matched random controls.
 
     ``traces`` is :func:`~hdbench.figures.data.silencing_traces` output (several systems
-    concatenated); the silenced window (``traces.attrs["window_s"]``) is shaded. ``effects``
+    concatenated); headings are drawn wrapped to ±180° (a bump that runs away turns into a
+    sawtooth; its speed is the drift panel), so that every panel shares one scale. The
+    silenced window (``traces.attrs["window_s"]``) is shaded. ``effects``
     (optional) is :func:`~hdbench.figures.data.silencing_effects` output for the same systems:
     three more columns give, per group, the drift, the integration gain and the bump amplitude
     of the remaining HD-tuned units, each against as many random HD-tuned units silenced
     (grey: the controls' 5–95 % range and median; filled dot: outside it, i.e. specific).
+    ``title``: True for the paper's caption, a string for your own, False/None for none.
     """
     import matplotlib.pyplot as plt
 
@@ -382,13 +463,9 @@ def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
     for row, name in enumerate(system_names):
         sys_rows = traces[traces["system"] == name]
         color = system_color(sys_rows["key"].iloc[0])
-        lim = np.nanquantile(np.abs(sys_rows["heading_deg"]), 0.995) if \
-            np.isfinite(sys_rows["heading_deg"]).any() else 10.0
-        lim = max(1.1 * float(lim), 10.0)
-        row_first = None
         for col, condition in enumerate(conditions):
-            ax = fig.add_subplot(grid[row, col], sharex=first, sharey=row_first)
-            first, row_first = first or ax, row_first or ax
+            ax = fig.add_subplot(grid[row, col], sharex=first, sharey=first)
+            first = first or ax
             _panel_label(ax, next(letters))
             if window is not None:
                 ax.axvspan(*window, color="0.88", lw=0, zorder=0)
@@ -398,8 +475,10 @@ def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
                         ha="center", va="center", color="0.4", fontsize=7)
             else:
                 wide = rows.pivot(index="time_s", columns="trial", values="heading_deg")
-                ax.plot(wide.index, wide.to_numpy(), color=color, lw=0.6, alpha=0.5)
-                ax.plot(wide.index, wide.mean(axis=1, skipna=False), color="black", lw=1.2)
+                values = wide.to_numpy(dtype=np.float64)
+                ax.plot(wide.index, _wrapped(values), color=color, lw=0.6, alpha=0.5)
+                ax.plot(wide.index, _wrapped(_circular_mean_deg(values)[:, None]),
+                        color="black", lw=1.2)
                 if wide.isna().to_numpy().any():
                     ax.text(0.98, 0.04, "gaps: no read-out", transform=ax.transAxes,
                             ha="right", fontsize=6, color="0.3")
@@ -407,7 +486,8 @@ def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
                     ax.text(0.02, 0.96, f"{int(rows['n_units'].iloc[0])} units silenced",
                             transform=ax.transAxes, fontsize=6, va="top", color="0.3")
             ax.axhline(0, color="0.6", lw=0.5)
-            ax.set_ylim(-lim, lim)
+            ax.set_ylim(-185, 185)
+            ax.set_yticks([-180, -90, 0, 90, 180])
             if col:
                 ax.tick_params(labelleft=False)
             if row == 0:
@@ -417,7 +497,7 @@ def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
             else:
                 ax.tick_params(labelbottom=False)
             if col == 0:
-                ax.set_ylabel(f"{name}\ndecoded heading\n− cued heading (°)")
+                ax.set_ylabel(f"{name}\ndecoded − cued\nheading, wrapped (°)")
         mine = effects[effects["system"] == name] if effects is not None else None
         for j, (measure, label, scale) in enumerate(_EFFECT_MEASURES[:n_effects]):
             ax = fig.add_subplot(grid[row, len(conditions) + j])
@@ -433,10 +513,10 @@ def silencing_figure(traces: pd.DataFrame, effects: pd.DataFrame | None = None):
             ax.axvline(0.0, color="0.6", lw=0.5)
             if row == 0:
                 ax.set_title("vs random units (grey)" if j == 0 else "", fontsize=8)
-    fig.suptitle("Figure 5. Silencing cell groups during zero-AV holds (shaded: silenced; "
-                 "> 0 = CCW drift; black: mean)"
-                 + ("; right: effects with 90 % intervals against as many random HD-tuned "
-                    "units (grey 5-95 %; filled: outside)" if n_effects else ""), fontsize=10)
+    heading(fig, title, "Silencing cell groups during zero-AV holds (shaded: silenced; > 0 = "
+                        "CCW drift; black: circular mean; headings wrapped to ±180°)"
+            + ("; right: effects with 90 % intervals against as many random HD-tuned units "
+               "(grey 5-95 %; filled: outside)" if n_effects else ""))
     return fig
 
 
@@ -455,7 +535,7 @@ def _pca(rates: np.ndarray, k: int = 2):
 
 
 def dynamics_figure(systems: Sequence, slow: Sequence | None = None, *, n_trajectories: int = 6,
-                    fit_trials: int = 50):
+                    fit_trials: int = 50, title: bool | str | None = False):
     """Figure 6: trajectories in the top two principal components of the rates, coloured by
     true heading, with the system's slow points.
 
@@ -463,6 +543,7 @@ def dynamics_figure(systems: Sequence, slow: Sequence | None = None, *, n_trajec
     ----------
     systems : sequence of SystemData
     slow : sequence of SlowPointData or None, one per system (None: no slow points)
+    title : True for the paper's caption, a string for your own, False/None for none
     """
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
@@ -522,6 +603,5 @@ def dynamics_figure(systems: Sequence, slow: Sequence | None = None, *, n_trajec
     if lines is not None:
         bar = fig.colorbar(lines, ax=axes[0, :], shrink=0.8, label="true heading (°)")
         bar.set_ticks([0, 90, 180, 270, 360])
-    fig.suptitle("Figure 6. Population dynamics: trajectories and slow points in the top two "
-                 "PCs", fontsize=10)
+    heading(fig, title, "Population dynamics: trajectories and slow points in the top two PCs")
     return fig
