@@ -203,7 +203,7 @@ def write_battery(battery: Battery, folder: Path, protocol: EvalProtocol, quick:
     paths = {"csv": folder / "benchmark_validity.csv", "json": folder / "benchmark_validity.json",
              "md": folder / "benchmark_validity.md",
              "degraded": folder / "degradation_scores.csv"}
-    columns = ["reference", "benchmark", "family", "version", *v.COLUMNS]
+    columns = ["reference", "family", "version", *v.COLUMNS]
     atomic_write_text(paths["csv"], battery.results[columns].to_csv(
         index=False, float_format="%.6g", lineterminator="\n"))
     atomic_write_text(paths["degraded"], battery.degraded.to_csv(
