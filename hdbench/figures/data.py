@@ -10,7 +10,6 @@ with fewer trials, so that the whole figure set renders in a few minutes.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +69,7 @@ class SystemData:
         return self.trials.spec
 
 
-def system_data(system, *, name: str, key: str, kind: str = "model", spec="cueva-1x",
+def system_data(system, *, name: str, key: str, spec, kind: str = "model",
                 n_trials: int = N_TRIALS, seed: int = 0) -> SystemData:
     """Simulate ``system`` on ``n_trials`` noise-free trials of ``spec`` and classify its units."""
     from hdbench.analysis import classify_units
@@ -87,12 +86,10 @@ def reference_data(name: str, *, instance_seed: int = 0, n_trials: int = N_TRIAL
                    seed: int = 0) -> SystemData:
     """A reference circuit (noise-free) on its own task preset."""
     import reference_circuits
-    from hdbench.task import PRESETS
 
     circuit = reference_circuits.load(name, instance_seed=instance_seed, noise_std=0.0)
-    spec = name if name in PRESETS else "cueva-1x"
     return system_data(circuit, name=f"{name} reference", key=name, kind="reference",
-                       spec=spec, n_trials=n_trials, seed=seed)
+                       spec=circuit.task, n_trials=n_trials, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -105,19 +102,13 @@ class ZooRun:
 
     @property
     def task(self) -> str:
-        """The training task preset from ``config.json`` (``cueva-1x`` when unreadable or not
-        a preset)."""
-        from hdbench.task import PRESETS
+        """The training task preset (from the run's config; a damaged one is an error)."""
+        from hdbench.runs import Run
 
-        try:
-            config = json.loads((self.path / "config.json").read_text())
-            task = str(config["config"].get("task", "cueva-1x"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return "cueva-1x"
-        return task if task in PRESETS else "cueva-1x"
+        return Run.load(self.path).task
 
     def load(self):
-        from hdbench.training import load_model
+        from hdbench.runs import load_model
 
         return load_model(self.path)
 
