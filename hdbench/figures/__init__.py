@@ -5,7 +5,7 @@ Figure functions (seaborn style on matplotlib; restyle the returned Figure as yo
 1. :func:`task_figure`, 2. :func:`tuning_figure`, 3. :func:`cell_type_figure`,
 4. :func:`connectivity_figure`, 5. :func:`silencing_figure`, 6. :func:`dynamics_figure`,
 7. :func:`leaderboard_figure`, 8. :func:`kao_figure`, 9. :func:`sparse_figure`,
-10. :func:`property_figure`.
+10. :func:`property_figure`, 11. :func:`reproduction_figure`.
 
 Their data come from :mod:`hdbench.figures.data` (the loader layer);
 :func:`render_figures` renders the whole set from a results folder (``hdbench figures``), and
@@ -18,6 +18,7 @@ from hdbench.figures.data import (
     SlowPointData,
     SystemData,
     cell_type_fractions,
+    cueva_reproduction,
     leaderboard_table,
     model_data,
     property_table,
@@ -30,6 +31,7 @@ from hdbench.figures.data import (
 )
 from hdbench.figures.properties import property_figure
 from hdbench.figures.render import FIGURES, FigureData, render_figures, select
+from hdbench.figures.reproduction import reproduction_figure
 from hdbench.figures.style import figure_bytes, figure_style, save_figure, system_color
 from hdbench.figures.summaries import (
     cell_type_figure,
@@ -46,10 +48,11 @@ from hdbench.figures.systems import (
 )
 
 __all__ = ["FIGURES", "FigureData", "MissingData", "SlowPointData", "SystemData",
-           "cell_type_figure", "cell_type_fractions", "connectivity_figure", "dynamics_figure",
+           "cell_type_figure", "cell_type_fractions", "connectivity_figure",
+           "cueva_reproduction", "dynamics_figure",
            "figure_bytes", "figure_style", "kao_figure", "leaderboard_figure",
            "leaderboard_table", "model_data", "property_figure", "property_table",
-           "reference_data", "render_figures", "save_figure",
+           "reference_data", "render_figures", "reproduction_figure", "save_figure",
            "select", "silencing_figure", "silencing_traces", "slow_points", "sparse_figure",
            "sparse_recordings", "system_color", "system_data", "task_figure", "tuning_figure",
            "zoo_runs"]

@@ -424,3 +424,16 @@ def sparse_recordings(results) -> pd.DataFrame:
     table["record_fraction"] = pd.to_numeric(table["record_fraction"], errors="coerce")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table.dropna(subset=["record_fraction"])
+
+
+def cueva_reproduction(results) -> pd.DataFrame:
+    """The tidy table of ``hdbench experiment cueva-reproduction``:
+    ``<results>/experiments/cueva-reproduction.csv``."""
+    from hdbench.figures.reproduction import COLUMNS
+
+    path = Path(results) / "experiments" / "cueva-reproduction.csv"
+    if not path.is_file():
+        raise MissingData(f"no {path}", f"hdbench experiment cueva-reproduction --out {results}")
+    table = _read_tidy(path, pd.read_csv, COLUMNS)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hdbench.errors import HdbenchError
 from hdbench.figures import data as fdata
-from hdbench.figures import properties, summaries, systems
+from hdbench.figures import properties, reproduction, summaries, systems
 from hdbench.figures.style import check_formats, figure_style, save_figure
 
 
@@ -102,6 +102,10 @@ class FigureData:
     def properties(self):
         return fdata.property_table(self.results)
 
+    @cached_property
+    def reproduction(self):
+        return fdata.cueva_reproduction(self.results)
+
 
 def _fig_kao(d: FigureData):
     table, note = d.leaderboard
@@ -151,6 +155,9 @@ FIGURES: tuple[FigureSpec, ...] = (
                lambda d: summaries.sparse_figure(d.sparse)),
     FigureSpec("properties", 10, "measured vs published property values",
                lambda d: properties.property_figure(d.properties)),
+    FigureSpec("reproduction", 11, "Cueva reproduction: unimodality, classes and training per "
+               "recipe; compass units vs speed",
+               lambda d: reproduction.reproduction_figure(d.reproduction)),
 )
 
 
