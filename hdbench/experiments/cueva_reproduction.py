@@ -488,7 +488,7 @@ def _climb(runner, cells: list[Cell], lengths: Ladder, protocol: dict, zoo_root,
             if step is None:
                 c.final, c.done = c.rung, True
             else:
-                log(f"{c.label()}: criterion missed (best validation NE "
+                log(f"{c.stage} {c.label()}: criterion missed (best validation NE "
                     f"{100 * values.get('best_val_ne', math.nan):.2f} %, gain "
                     f"{values.get('integration.gain', math.nan):.2f}); next rung {step}")
                 c.rung = step
