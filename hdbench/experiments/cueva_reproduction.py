@@ -19,7 +19,8 @@ and measures every trained run (:func:`measure_run`, about 6–10 s on one core)
 integration gain with its interval, the continuum statistics of the AV asymmetry A and of the
 speed-normalised AV slope (Silverman's p, bimodality coefficient, GMM BIC of 1–3 components and
 the best k), class counts at the default κ and the κ table, inactive units, the shifter → compass
-offsets with 90 % intervals, and the silencing effects against matched random controls.
+offsets onto compass units with 90 % intervals, and the silencing effects against matched
+random controls.
 
 **Training lengths (the ladder).** A constant learning rate does not depend on the horizon, so
 constant-lr cells are one run of :data:`CAP` updates that stops at the first validation below
@@ -336,14 +337,13 @@ def measure_run(job: MeasureJob) -> dict:
                        for t in ("compass", "shifter_cw", "shifter_ccw")})
     values["av_sd_rad_s"] = continuum.get("av_sd") or math.nan
 
-    conn = connectivity_summary(system.recurrent_weights(), table, n_boot=job.n_boot,
-                                n_perm=max(job.n_boot - 1, 0), seed=job.seed)
+    conn = connectivity_summary(system.recurrent_weights(), table, offset_target="compass",
+                                n_boot=job.n_boot, n_perm=max(job.n_boot - 1, 0), seed=job.seed)
     for s in ("shifter_cw", "shifter_ccw"):
         lo, hi = conn.shifter_intervals.get(s, (math.nan, math.nan))
         values.update({f"offset.{s}": math.degrees(conn.shifter_offsets.get(s, math.nan)),
                        f"offset.{s}_lo": math.degrees(lo), f"offset.{s}_hi": math.degrees(hi)})
-    values.update({"offset.onto_compass": float(conn.offset_target == "compass"),
-                   "offset.opposite": float(conn.offsets_opposite),
+    values.update({"offset.opposite": float(conn.offsets_opposite),
                    "offset.resolved": float(conn.offsets_resolved),
                    "ring_score": conn.ring_score})
 
