@@ -63,9 +63,23 @@ def cmd_train(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from hdbench.experiments.sparse_recordings import run_sparse_recordings
+    from hdbench.errors import HdbenchError
 
     set_threads(args.threads)
+    own = {"sparse-recordings": ("zoo", "factorial_only"),
+           "cueva-reproduction": ("record_fractions", "updates")}
+    given = [f"--{k.replace('_', '-')}" for k in own[args.name] if getattr(args, k)]
+    if given:
+        raise HdbenchError(f"{', '.join(given)}: not an option of {args.name}")
+    if args.name == "cueva-reproduction":
+        from hdbench.experiments.cueva_reproduction import run_cueva_reproduction
+
+        outcome = run_cueva_reproduction(quick=args.quick, seeds=args.seeds,
+                                         speeds=not args.factorial_only, out_dir=args.out,
+                                         zoo_dir=args.zoo, **runner_options(args))
+        return 1 if outcome.failures else 0
+    from hdbench.experiments.sparse_recordings import run_sparse_recordings
+
     outcome = run_sparse_recordings(
         args.teacher, quick=args.quick, seeds=args.seeds, fractions=args.record_fractions,
         updates=args.updates, out_dir=args.out, **runner_options(args))
@@ -299,17 +313,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("experiment", help="run an experiment of the suite: sparse-recordings "
-                                          "(students trained on sparse recordings of a teacher)")
-    p.add_argument("name", choices=["sparse-recordings"], help="the experiment")
+                                          "(students trained on sparse recordings of a teacher),"
+                                          " cueva-reproduction (which training recipe "
+                                          "reproduces which Cueva et al. claim)")
+    p.add_argument("name", choices=["sparse-recordings", "cueva-reproduction"],
+                   help="the experiment")
     p.add_argument("--teacher", default="fly",
-                   help="reference circuit (fly, rodent) or trained run directory (default fly)")
+                   help="sparse-recordings: reference circuit (fly, rodent) or trained run "
+                        "directory (default fly)")
     p.add_argument("--quick", action="store_true",
-                   help="p in {0, 0.1, 1}, 2 seeds, short training, fewer evaluation trials")
+                   help="a smoke run: sparse-recordings p in {0, 0.1, 1}, 2 seeds; "
+                        "cueva-reproduction 1 seed, tens of updates; short training, fewer "
+                        "evaluation trials")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    p.add_argument("--zoo", metavar="DIR",
+                   help="cueva-reproduction: committed zoo runs reused where a cell's config "
+                        "equals theirs (default OUT/zoo)")
+    p.add_argument("--factorial-only", action="store_true",
+                   help="cueva-reproduction: train and measure the factorial only, not the "
+                        "speed presets")
     p.add_argument("--record-fractions", type=float, nargs="+", metavar="P",
-                   help="recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 1)")
+                   help="sparse-recordings: recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 "
+                        "1)")
     p.add_argument("--updates", type=positive_int,
-                   help="training updates per student (default: the experiment's schedule)")
+                   help="sparse-recordings: training updates per student (default: the "
+                        "experiment's schedule)")
     add_runner_options(p, "local worker processes, 1 torch thread each (default 1)")
     p.add_argument("--out", default="results",
                    help="output folder; the table goes to OUT/experiments/ (default results)")

@@ -706,7 +706,7 @@ def test_loaders_read_results(tmp_path):
 
 
 def test_select_figures():
-    assert [s.number for s in figures.select(None)] == list(range(1, 12))
+    assert [s.number for s in figures.select(None)] == list(range(1, 13))
     assert [s.name for s in figures.select("7,task,fig3")] == ["task", "cell-types",
                                                                "leaderboard"]
     with pytest.raises(HdbenchError, match="unknown figure"):
@@ -730,6 +730,7 @@ def test_render_skips_missing_data_with_the_command(tmp_path):
         "properties": f"hdbench properties --results {tmp_path} --out "
                       f"{tmp_path / 'properties'}",
         "validity": f"hdbench validate --out {tmp_path}",
+        "reproduction": f"hdbench experiment cueva-reproduction --out {tmp_path}",
     }
     assert len(lines) == 11 and all(line.startswith("skipped fig") for line in lines)
     assert all("\n" not in line for line in lines)

@@ -446,3 +446,16 @@ def validity_tables(results) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if not degraded_path.is_file() or not degraded_path.read_text().strip():
         return table, None  # no degradations scored (e.g. a battery without grounding)
     return table, _read_tidy(degraded_path, pd.read_csv, DEGRADED_COLUMNS)
+
+
+def cueva_reproduction(results) -> pd.DataFrame:
+    """The tidy table of ``hdbench experiment cueva-reproduction``:
+    ``<results>/experiments/cueva-reproduction.csv``."""
+    from hdbench.figures.reproduction import COLUMNS
+
+    path = Path(results) / "experiments" / "cueva-reproduction.csv"
+    if not path.is_file():
+        raise MissingData(f"no {path}", f"hdbench experiment cueva-reproduction --out {results}")
+    table = _read_tidy(path, pd.read_csv, COLUMNS)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table

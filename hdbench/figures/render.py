@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hdbench.errors import HdbenchError
 from hdbench.figures import data as fdata
-from hdbench.figures import properties, summaries, systems, validity
+from hdbench.figures import properties, reproduction, summaries, systems, validity
 from hdbench.figures.style import check_formats, figure_style, number_heading, save_figure
 
 
@@ -111,6 +111,10 @@ class FigureData:
     def properties(self):
         return fdata.property_table(self.results)
 
+    @cached_property
+    def reproduction(self):
+        return fdata.cueva_reproduction(self.results)
+
 
 def _fig_kao(d: FigureData):
     table, note = d.leaderboard
@@ -165,6 +169,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("validity", 11, "validity battery: tests passed per benchmark, scores of "
                "degraded references",
                lambda d: validity.validity_figure(*d.validity, title=True)),
+    FigureSpec("reproduction", 12, "Cueva reproduction: unimodality, classes and training per "
+               "recipe; compass units vs speed",
+               lambda d: reproduction.reproduction_figure(d.reproduction, title=True)),
 )
 
 

@@ -16,6 +16,8 @@ LR_SCHEDULES = ("constant", "cosine")
 TEACHER_FIELDS = ("teacher", "record_fraction", "activity_weight", "record_seed", "bank_trials",
                   "bank_refresh")
 TEACHER_DEFAULTS = {"activity_weight": 1.0, "bank_trials": 256, "bank_refresh": 50}
+# Optional fields serialised only when set, so that configs without them hash as before.
+OPTIONAL_FIELDS = ("target_val_ne",)
 MAX_SEED = 2**32 - 1
 # Float tensors of the size batch x steps x units that one training update keeps alive (rates,
 # GEMM rows, slopes, the backward's P, gradients, noise blocks): for the memory estimate.
@@ -84,6 +86,12 @@ class TrainConfig:
     bank_trials, bank_refresh : int, optional
         The teacher bank: ``bank_trials`` trials simulated once and reused for ``bank_refresh``
         updates (defaults 256 and 50 with a teacher).
+    target_val_ne : float, optional
+        Early stop: training ends at the first validation whose NE is below this (the model of
+        that validation is kept), else after ``updates``. None (default): no early stop; only
+        serialised when set, so existing run hashes are unchanged. Meant for constant learning
+        rates: a cosine schedule's rate depends on ``updates``, so stopping it early leaves it
+        mid-schedule.
     """
 
     model: str = "ctrnn"
@@ -112,6 +120,7 @@ class TrainConfig:
     record_seed: int | None = None
     bank_trials: int | None = None
     bank_refresh: int | None = None
+    target_val_ne: float | None = None
 
     def __post_init__(self):
         from hdbench.task import get_spec
@@ -139,6 +148,12 @@ class TrainConfig:
             )
         if not isinstance(self.model_options, dict):
             raise HdbenchError("model_options must be a dict")
+        if self.target_val_ne is not None:
+            if not _real(self.target_val_ne) or not (math.isfinite(self.target_val_ne)
+                                                     and self.target_val_ne > 0):
+                raise HdbenchError(f"target_val_ne must be a finite number > 0 or None; "
+                                   f"got {self.target_val_ne!r}")
+            object.__setattr__(self, "target_val_ne", float(self.target_val_ne))
         self._check_teacher()
 
     def _check_teacher(self) -> None:
@@ -180,13 +195,17 @@ class TrainConfig:
             raise HdbenchError(f"record_seed must be an integer; got {self.record_seed!r}")
 
     def to_dict(self) -> dict:
-        """The fields as a dict; unset (None) teacher fields are left out, so that configs
-        without a teacher serialise (and hash) exactly as before the fields existed."""
+        """The fields as a dict; unset (None) teacher and optional fields are left out, so that
+        configs without them serialise (and hash) exactly as before the fields existed."""
         data = dataclasses.asdict(self)
-        for name in TEACHER_FIELDS:
+        for name in (*TEACHER_FIELDS, *OPTIONAL_FIELDS):
             if data[name] is None:
                 del data[name]
         return data
+
+    def reached_target(self, val_ne: float) -> bool:
+        """Whether a validation NE ends training early (``target_val_ne`` set and beaten)."""
+        return self.target_val_ne is not None and val_ne < self.target_val_ne
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, indent=2)

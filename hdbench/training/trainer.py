@@ -281,7 +281,8 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
             float(state["elapsed_s"])
         best = {"ne": float(state["best_val_ne"]), "update": int(state["best_update"]),
                 "state": state["best_model"]}
-    if start >= config.updates:
+    reached = config.reached_target(best["ne"])  # stopped early at the target before
+    if start >= config.updates or reached:
         try:
             metrics = runs.Run.load(run_dir).metrics()
         except HdbenchError:  # damaged: recomputed below from the checkpoint's best model
@@ -291,6 +292,7 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
 
     val = validation_trials(config)
     end = config.updates if stop_after is None else min(config.updates, stop_after)
+    end = start if reached else end
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -348,6 +350,8 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
             if val_ne < best["ne"]:
                 best = {"ne": val_ne, "update": done,
                         "state": {k: v.clone() for k, v in model.state_dict().items()}}
+            if config.reached_target(val_ne):  # early stop: this validation beat the target
+                reached, end = True, done
         ne = normalized_error(outputs, y, m)
         for column, value in zip(HISTORY_COLUMNS, (done, loss.item(), mse.item(), ne, val_ne,
                                                    lam, lr), strict=True):
@@ -357,10 +361,12 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
             bar.set_postfix(ne=f"{ne:.4f}", best_val_ne=f"{best['ne']:.4f}")
         if done % config.checkpoint_every == 0 or done == end:
             save_state(done)
+        if reached:
+            break
     if bar is not None:
         bar.close()
     elapsed += time.perf_counter() - t0
-    if diverged_at is None and end < config.updates:
+    if diverged_at is None and end < config.updates and not reached:
         return {"stopped_at": end, "best_val_ne": best["ne"]}
     facts = {"train_wall_s": elapsed, "torch_threads": torch.get_num_threads(),
              "run_hash": config.run_hash(), "code": training_identity(),
@@ -385,6 +391,9 @@ def _train(config: TrainConfig, run_dir: Path, model, state, teacher, recording,
     metrics = {"test_ne": test_ne, "best_val_ne": best["ne"], "best_update": best["update"],
                "final_val_ne": next((v for v in reversed(history["val_ne"])
                                      if not math.isnan(v)), math.nan), **facts}
+    if config.target_val_ne is not None:
+        metrics.update(reached_target=reached, updates_done=history["update"][-1]
+                       if history["update"] else start)
     if bank is not None:
         metrics["test_activity_mse"] = recordings.activity_mse(model, recording,
                                                                test_trials(config))
