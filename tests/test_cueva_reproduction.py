@@ -294,7 +294,7 @@ def test_reproduction_figure_on_a_synthetic_table(tmp_path):
     table.to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "res" / "experiments").mkdir(parents=True)
     table.to_csv(tmp_path / "res" / "experiments" / "cueva-reproduction.csv", index=False)
-    report = figures.render_figures(tmp_path / "res", tmp_path / "figs", "png", "11",
+    report = figures.render_figures(tmp_path / "res", tmp_path / "figs", "png", "12",
                                     log=lambda line: None)
     assert list(report.written) == ["reproduction"]
     report = figures.render_figures(tmp_path, tmp_path / "figs", "png", "reproduction",

@@ -732,7 +732,7 @@ def test_render_skips_missing_data_with_the_command(tmp_path):
         "validity": f"hdbench validate --out {tmp_path}",
         "reproduction": f"hdbench experiment cueva-reproduction --out {tmp_path}",
     }
-    assert len(lines) == 11 and all(line.startswith("skipped fig") for line in lines)
+    assert len(lines) == 12 and all(line.startswith("skipped fig") for line in lines)
     assert all("\n" not in line for line in lines)
     # A leaderboard without kao-* models: figure 7 renders, figure 8 is skipped.
     write_csv(tmp_path / "quick" / "leaderboard.csv", leaderboard_rows(models=("ctrnn", "gru")))
@@ -812,7 +812,7 @@ def test_cli_figures(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--format", "png,gif"], "unknown figure format(s) gif"),
-    (["--only", "task,fig12"], "unknown figure(s) fig12"),
+    (["--only", "task,fig13"], "unknown figure(s) fig13"),
     (["--results", "does-not-exist"], "results folder does-not-exist does not exist"),
 ])
 def test_cli_figures_errors(tmp_path, capsys, monkeypatch, argv, message):
