@@ -42,12 +42,16 @@ THRESHOLDS = {"discrimination": 0.8, "separation": 3.0, "saturation": 0.2, "grou
 # property of the zoo as much as of the benchmark).
 REQUIRED = ("discrimination", "saturation", "grounding", "specificity", "reliability")
 # Degradations that act on what each family measures (reference_circuits.degrade kinds).
+# Dynamics and task competence are grounded by graded weight noise, not by shuffling: permuting
+# even 0.1 % of a ring attractor's synapses stops integration outright (a cliff, not a grade;
+# measured on the circuits before any benchmark was scored), while weight noise and slower time
+# constants degrade the attractor gradually.
 GROUNDING = {
-    "task": ("shuffle-weights", "time-constants"),
+    "task": ("weight-noise", "time-constants"),
     "tuning": ("tuning-scatter", "rate-noise"),
     "representation": ("rate-noise", "tuning-scatter"),
     "connectivity": ("shuffle-weights",),
-    "dynamics": ("shuffle-weights", "time-constants"),
+    "dynamics": ("weight-noise", "time-constants"),
     "properties": ("tuning-scatter",),
 }
 COLUMNS = ("benchmark", "test", "statistic", "threshold", "passed", "detail")
