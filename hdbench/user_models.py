@@ -13,6 +13,7 @@ identified by what it does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -151,22 +152,30 @@ def as_user_system(system, label: str):
     return system if isinstance(system, TrainableSystem) else UserSystem(system, label)
 
 
+@contextlib.contextmanager
+def _beside(path):
+    """``path``'s folder first on ``sys.path`` (a model file may import modules next to it)."""
+    folder = str(Path(path).parent)
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
 def import_file(path, module_name: str):
     """Import the Python file ``path`` as ``module_name`` (kept in ``sys.modules``)."""
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
-    folder = str(Path(path).parent)
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:
-        raise HdbenchError(f"cannot import model file {path}: {type(err).__name__}: "
-                           f"{err}") from None
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
+    with _beside(path):
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            raise HdbenchError(f"cannot import model file {path}: {type(err).__name__}: "
+                               f"{err}") from None
     sys.modules[module_name] = module
     return module
 
@@ -185,18 +194,14 @@ def load_factory(path, factory: str, module_name: str | None = None):
     made = getattr(import_file(path, module_name), factory, None)
     if not callable(made):
         raise HdbenchError(f"model file {path} has no callable {factory!r}")
-    folder = str(path.parent)
-    sys.path.insert(0, folder)
-    try:
-        system = made()
-    except HdbenchError:
-        raise
-    except Exception as err:
-        raise HdbenchError(f"{path.name}:{factory}() raised {type(err).__name__}: "
-                           f"{err}") from None
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
+    with _beside(path):
+        try:
+            system = made()
+        except HdbenchError:
+            raise
+        except Exception as err:
+            raise HdbenchError(f"{path.name}:{factory}() raised {type(err).__name__}: "
+                               f"{err}") from None
     return as_user_system(system, f"{path.name}:{factory}()")
 
 

@@ -553,19 +553,10 @@ def table_path(out_dir, teacher: str) -> Path:
 
 
 def write_table(table, header: dict, out_dir, teacher: str) -> Path:
-    """The tidy CSV (a plain CSV) and its provenance in a JSON sidecar of the same name."""
-    from hdbench.atomic import atomic_write_text
-    from hdbench.store import dumps
+    """The tidy CSV and its provenance sidecar (:func:`hdbench.tables.write_tidy`)."""
+    from hdbench.tables import write_tidy
 
-    path = table_path(out_dir, teacher)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise HdbenchError(f"cannot create output folder {path.parent}: {err.strerror}") from None
-    atomic_write_text(path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    atomic_write_text(path.with_suffix(".json"), dumps({"provenance": header,
-                                                        "columns": list(COLUMNS)}))
-    return path
+    return write_tidy(table_path(out_dir, teacher), table, header, COLUMNS)
 
 
 def read_table(path):

@@ -23,6 +23,7 @@ import torch
 
 from hdbench import runs
 from hdbench._version import __version__
+from hdbench.atomic import check_out_dir
 from hdbench.core.allocator import keep_large_allocations
 from hdbench.errors import HdbenchError
 from hdbench.task import (
@@ -131,15 +132,6 @@ def check_resources(config: TrainConfig) -> None:
             f"{available / 2**30:.3g} GiB are available; use a smaller batch or network")
 
 
-def _check_run_dir(run_dir) -> Path:
-    if run_dir is None or str(run_dir).strip() == "":
-        raise HdbenchError("the run directory must be a non-empty path (--out)")
-    run_dir = Path(run_dir).expanduser()
-    if run_dir.exists() and not run_dir.is_dir():
-        raise HdbenchError(f"{run_dir} exists and is not a folder; choose a run directory")
-    return run_dir
-
-
 def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[dict | None,
                                                                                    bool]:
     """Check the (locked) run directory; return (the saved state when resuming, whether
@@ -213,7 +205,7 @@ def train(config: TrainConfig, run_dir, *, resume: bool = False, progress: bool 
         When the loss became non-finite before any finite validation (no model to keep); the
         status is recorded in ``metrics.json`` and a resume raises the same error.
     """
-    run_dir = _check_run_dir(run_dir)
+    run_dir = check_out_dir(run_dir)
     check_resources(config)
     model = build_model(config)  # a bad model name or option fails before the disk is touched
     teacher = recording = None
