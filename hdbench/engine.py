@@ -69,7 +69,8 @@ class JobResult:
     worker: dict = field(default_factory=dict)
 
 
-def _error_info(err: BaseException) -> dict:
+def error_info(err: BaseException) -> dict:
+    """JSON-ready description of an exception: type, message, traceback text."""
     import traceback
 
     return {"type": type(err).__name__, "message": str(err),
@@ -136,7 +137,7 @@ def execute(job: Job, single_thread: bool = False, driver_pid: int | None = None
     try:
         value = job.fn(job.config)
     except Exception as err:  # a failing job is recorded; the others go on
-        return JobResult(job.key, job.label, ok=False, error=_error_info(err),
+        return JobResult(job.key, job.label, ok=False, error=error_info(err),
                          wall_s=time.perf_counter() - start, worker=worker_info())
     return JobResult(job.key, job.label, ok=True, value=value,
                      wall_s=time.perf_counter() - start, worker=worker_info())
@@ -211,7 +212,7 @@ def _dask(jobs: list[Job], address) -> Iterator[JobResult]:
                 yield future.result()
             except Exception as err:  # the worker died (KilledWorker, lost connection, ...)
                 job = by_future[future]
-                yield JobResult(job.key, job.label, ok=False, error=_error_info(err))
+                yield JobResult(job.key, job.label, ok=False, error=error_info(err))
 
 
 def iter_jobs(jobs: Iterable[Job], n_jobs: int = 1, dask_scheduler: str | None = None,

@@ -17,11 +17,11 @@ slow points, ...) are computed once per process, not once per subject.
 from __future__ import annotations
 
 import functools
-import traceback
 from dataclasses import dataclass
 
 from threadpoolctl import threadpool_limits
 
+from hdbench.engine import error_info
 from hdbench.errors import NotComputableError
 from hdbench.scoring.benchmark import Benchmark
 from hdbench.scoring.bundle import Bundle, EvalProtocol, task_for_reference
@@ -40,12 +40,6 @@ class ScoreJob:
     benchmarks: tuple[Benchmark, ...]
     protocol: EvalProtocol = EvalProtocol()
     reference_instance: int = 0
-
-
-def error_info(err: BaseException) -> dict:
-    """JSON-ready description of an exception: type, message, traceback text."""
-    return {"type": type(err).__name__, "message": str(err),
-            "traceback": "".join(traceback.format_exception(err))}
 
 
 @functools.lru_cache(maxsize=4)
