@@ -504,7 +504,7 @@ def validity_rows(n_levels: int = 4):
     from hdbench.scoring import validity as v
 
     benches = {"fly.tuning.good": ("fly", "tuning", ()),
-               "fly.dynamics.flat": ("fly", "dynamics", ("grounding:shuffle-weights",)),
+               "fly.dynamics.flat": ("fly", "dynamics", ("grounding:weight-noise",)),
                "rodent.tuning.noisy": ("rodent", "tuning", ("reliability",)),
                "rodent.representation.good": ("rodent", "representation", ())}
     rows, degraded = [], []
@@ -562,8 +562,8 @@ def test_validity_figure(tmp_path):
     columns = [t.get_text() for t in grid.get_xticklabels()]
     # status; the required tests (one column per grounding kind); the reported ones
     assert columns == ["status", "discrimination", "saturation", "grounding:\nrate-noise",
-                       "grounding:\nshuffle-weights", "grounding:\ntime-constants",
-                       "grounding:\ntuning-scatter", "specificity", "reliability",
+                       "grounding:\ntime-constants", "grounding:\ntuning-scatter",
+                       "grounding:\nweight-noise", "specificity", "reliability",
                        "separation", "above floor", "task dependence"]
     # the status column: validated exactly where every required test passed
     status = {benches[int(round(t.get_position()[1]))]: t.get_text() for t in grid.texts
@@ -583,7 +583,7 @@ def test_validity_figure(tmp_path):
     assert cell("rodent.tuning.noisy", "reliability") == (FAIL_COLOR.lower(), "0.50")
     assert cell("fly.tuning.good", "reliability") == (PASS_COLOR.lower(), "0.95")
     assert cell("fly.tuning.good", "above floor") == (REPORTED_COLOR.lower(), "90%")
-    assert cell("fly.dynamics.flat", "grounding:\nshuffle-weights")[0] == FAIL_COLOR.lower()
+    assert cell("fly.dynamics.flat", "grounding:\nweight-noise")[0] == FAIL_COLOR.lower()
     assert cell("fly.dynamics.flat", "grounding:\ntime-constants")[0] == PASS_COLOR.lower()
     # small multiples: one per benchmark, the thick line the mean over instances
     small = [ax for ax in fig.axes[1:] if ax.get_visible() and ax.lines]
@@ -596,7 +596,7 @@ def test_validity_figure(tmp_path):
     labels = texts(fig)
     assert "2 of 4 benchmarks validated" in labels
     rho = [t.get_text() for t in small[0].texts]
-    assert rho == ["ρ +0.10 ✗", "ρ -1.00 ✓"]  # shuffle-weights failed, time-constants passed
+    assert rho == ["ρ -1.00 ✓", "ρ +0.10 ✗"]  # time-constants passed, weight-noise failed
     assert "degradation level" in labels and "normalised score" in labels
     check_units(fig)
 
@@ -763,7 +763,7 @@ def test_render_validity_and_the_validated_leaderboard(tmp_path):
     results, degraded = validity_rows()
     write_validity(tmp_path, results, None)  # no degradation table: panel A only
     data = figures.FigureData(tmp_path)
-    assert data.validity_status == {"fly.dynamics.flat": (1, False, "grounding:shuffle-weights"),
+    assert data.validity_status == {"fly.dynamics.flat": (1, False, "grounding:weight-noise"),
                                     "fly.tuning.good": (1, True, ""),
                                     "rodent.representation.good": (1, True, ""),
                                     "rodent.tuning.noisy": (1, False, "reliability")}
