@@ -79,6 +79,16 @@ def test_grounding_needs_a_monotone_and_meaningful_fall():
     bumpy = v.grounding(degraded(lambda x: 1.0 - (0.9 if x in (0.1, 0.5, 1.0) else 0.0)),
                         BENCH, ("rate-noise",))[0]
     assert not bumpy.passed
+    # a graded fall that reaches the floor and stays there: grounded (ties at chance are read
+    # as the floor, not as a failure to fall)
+    floored = v.grounding(degraded(lambda x: max(0.0, 1.0 - 4 * x)), BENCH, ("rate-noise",))[0]
+    assert floored.passed and floored.statistic == pytest.approx(-1.0)
+    below = v.grounding(degraded(lambda x: {0.5: -0.2, 0.75: -0.1}.get(x, max(0.0, 1 - 4 * x))),
+                        BENCH, ("rate-noise",))[0]
+    assert below.passed
+    # a cliff (intact, then at the floor from the first level on) is not a graded response
+    cliff = v.grounding(degraded(lambda x: 1.0 if x == 0 else 0.0), BENCH, ("rate-noise",))[0]
+    assert not cliff.passed and cliff.statistic > -0.9
     missing = v.grounding(degraded(lambda x: 1 - x), BENCH, ("shuffle-weights",))[0]
     assert not missing.passed and missing.detail == "not measured"
 

@@ -210,7 +210,8 @@ def write_battery(battery: Battery, folder: Path, protocol: EvalProtocol, quick:
         index=False, float_format="%.6g", lineterminator="\n"))
     header = leaderboard_provenance(protocol, quick, [], [], {})
     atomic_write_text(paths["json"], dumps({
-        "provenance": header, "thresholds": v.THRESHOLDS, "required": list(v.REQUIRED),
+        "provenance": header, "battery_version": v.BATTERY_VERSION,
+        "thresholds": v.THRESHOLDS, "required": list(v.REQUIRED),
         "grounding": {k: list(kinds) for k, kinds in v.GROUNDING.items()},
         "levels": LEVELS, "status": battery.status.to_dict(orient="records")}))
     atomic_write_text(paths["md"], render_markdown(battery))

@@ -18,8 +18,12 @@ Tests and thresholds (chosen from these principles before seeing which model win
 - **grounding**: graded degradations of the reference itself scored against the intact
   reference: the Spearman correlation of score with degradation level, averaged over
   instances, must be <= -0.9, and the score must fall by at least half the ceiling-floor range
-  from the intact to the most degraded level. Each family is grounded by the degradations that
-  act on what it measures (:data:`GROUNDING`), declared here a priori.
+  from the intact to the most degraded level. Each instance's curve is read up to the first
+  level at which it reaches the floor (normalised <= 0, and never fewer than 3 levels): a score
+  at chance cannot fall further, and its ties there are no evidence against grounding (a
+  curve 1, 0.2, 0, 0, 0, 0 has Spearman -0.85 over all six levels, -1 up to its floor).
+  Each family is grounded by the degradations that act on what it measures
+  (:data:`GROUNDING`), declared here a priori.
 - **specificity**: instances of the reference score higher than instances of the other
   reference circuits (min of own > max of other, normalised).
 - **reliability**: the correlation across models of scores from two disjoint sets of
@@ -36,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# 2: grounding reads each degradation curve up to its floor (ties at chance are not a failure).
+BATTERY_VERSION = 2
 THRESHOLDS = {"discrimination": 0.8, "separation": 3.0, "saturation": 0.2, "grounding": -0.9,
               "grounding_drop": 0.5, "specificity": 0.0, "reliability": 0.9}
 # The tests a benchmark must pass to count in the headline (separation is reported: it is a
@@ -143,10 +149,20 @@ def _spearman(x, y) -> float:
     return float(spearmanr(x[keep], y[keep]).statistic)
 
 
+def _to_floor(curve: pd.DataFrame, min_levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """One instance's (level, score) up to and including the first level at the floor."""
+    curve = curve.sort_values("level")
+    level, score = curve["level"].to_numpy(float), curve["normalised"].to_numpy(float)
+    at_floor = np.flatnonzero(score <= 0.0)
+    end = max(int(at_floor[0]) + 1, min_levels) if at_floor.size else len(score)
+    return level[:end], score[:end]
+
+
 def grounding(degraded: pd.DataFrame, benchmark: str, kinds: tuple[str, ...]) -> list[Result]:
     """Score against degradation level, per kind: ``degraded`` has columns benchmark, kind,
     level, instance, normalised. A kind passes when the mean over instances of the Spearman
-    correlation is <= -0.9 and the mean score drops by >= half the ceiling-floor range."""
+    correlation (each up to its floor, :func:`_to_floor`) is <= -0.9 and the mean score drops
+    by >= half the ceiling-floor range."""
     results = []
     rows = degraded[degraded["benchmark"] == benchmark]
     for kind in kinds:
@@ -155,7 +171,7 @@ def grounding(degraded: pd.DataFrame, benchmark: str, kinds: tuple[str, ...]) ->
             results.append(Result(benchmark, f"grounding:{kind}", math.nan,
                                   THRESHOLDS["grounding"], False, "not measured"))
             continue
-        rhos = [_spearman(g["level"], g["normalised"]) for _, g in mine.groupby("instance")]
+        rhos = [_spearman(*_to_floor(g)) for _, g in mine.groupby("instance")]
         rho = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else math.nan
         by_level = mine.groupby("level")["normalised"].mean()
         drop = float(by_level.iloc[0] - by_level.iloc[-1]) if len(by_level) else math.nan
