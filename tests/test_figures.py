@@ -597,7 +597,7 @@ def test_validity_figure(tmp_path):
     assert "2 of 4 benchmarks validated" in labels
     rho = [t.get_text() for t in small[0].texts]
     assert rho == ["ρ -1.00 ✓", "ρ +0.10 ✗"]  # time-constants passed, weight-noise failed
-    assert "degradation level" in labels and "normalised score" in labels
+    assert "degradation step" in labels and "normalised score" in labels
     check_units(fig)
 
 

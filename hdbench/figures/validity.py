@@ -4,7 +4,7 @@ A: every benchmark (rows, grouped by reference) × every test of
 :mod:`hdbench.scoring.validity` (columns; the tests required for the headline first), each cell
 coloured pass / fail / reported only and printed with its statistic; the first column is the
 benchmark's status (validated or experimental). B: small multiples of the score of each
-benchmark against the degradation level of the reference itself (grounding), the mean over
+benchmark against the degradation step of the reference itself (grounding), the mean over
 instances per kind of degradation (thin lines: single instances), with the grounding
 correlation of each kind.
 """
@@ -139,20 +139,24 @@ def _threshold_text(test: str, threshold: float) -> str:
 
 def _degradation_panels(subfig, degraded: pd.DataFrame, results: pd.DataFrame,
                         benchmarks: list[str], ncols: int) -> None:
-    """Panel B: per benchmark, mean normalised score over instances against degradation level,
-    one line per kind (thin: instances), with each kind's grounding ρ."""
+    """Panel B: per benchmark, mean normalised score over instances against the degradation
+    step (each kind's levels in order, 0 = intact: the kinds' level scales differ by orders of
+    magnitude), one line per kind (thin: instances), with each kind's grounding ρ. Each panel
+    has its own y range: a few benchmarks score the reference itself far below 0."""
     from matplotlib.lines import Line2D
 
     shown = [b for b in benchmarks if (degraded["benchmark"] == b).any()]
     kinds = sorted(set(degraded["kind"].astype(str)))
     nrows = math.ceil(len(shown) / ncols)
-    axes = subfig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    axes = subfig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=False)
     by = results.set_index(["benchmark", "test"])
     for ax, bench in zip(axes.flat, shown, strict=False):
         mine = degraded[degraded["benchmark"] == bench]
         lines = []
         for kind, rows in mine.groupby("kind", sort=True):
             color = _kind_color(str(kind), kinds)
+            steps = {lv: i for i, lv in enumerate(sorted(rows["level"].unique()))}
+            rows = rows.assign(level=rows["level"].map(steps))
             for _, inst in rows.groupby("instance"):
                 inst = inst.sort_values("level")
                 ax.plot(inst["level"], inst["normalised"], color=color, lw=0.5, alpha=0.35)
@@ -175,7 +179,7 @@ def _degradation_panels(subfig, degraded: pd.DataFrame, results: pd.DataFrame,
     for ax in axes.flat[len(shown):]:
         ax.set_visible(False)
     for ax in axes[-1, :]:
-        ax.set_xlabel("degradation level", fontsize=7)
+        ax.set_xlabel("degradation step", fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("normalised score", fontsize=7)
     handles = [Line2D([], [], color=_kind_color(k, kinds), lw=1.4, marker="o", ms=2.5,
