@@ -461,6 +461,22 @@ def test_leaderboard_figure_ranks_by_validated_brain_likeness():
     assert [t.get_text() for t in heat[1].get_xticklabels()] == ["brain-likeness",
                                                                  "representation"]
     assert "4 of 16 neural\nbenchmarks (validated)" in texts(fig)
+    # a reference without any validated neural benchmark gets no empty block
+    fly_only = {b: (1, b.startswith("fly.representation") or ".task." in b, "")
+                for b in set(table["benchmark"])}
+    with figure_style():
+        fig = figures.leaderboard_figure(table, validity=fly_only)
+    assert [ax.get_title() for ax in fig.axes if ax.images][1:-1] == ["vs fly"]
+
+
+def test_long_headings_are_wrapped_to_the_figure():
+    with figure_style():
+        fig = figures.leaderboard_figure(leaderboard_rows(), title=True)
+    figures.style.number_heading(fig, 7)
+    lines = fig.get_suptitle().splitlines()
+    assert len(lines) > 1 and lines[0].startswith("Figure 7.")
+    width = fig.get_figwidth() * 72 / (0.62 * figures.style.HEADING_SIZE)
+    assert all(len(line) <= width for line in lines)
 
 
 def test_kao_figure():

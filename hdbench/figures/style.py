@@ -157,7 +157,16 @@ def heading(fig, title: bool | str | None, default: str, *, note: str | None = N
     lines.append(note or "")
     text = "\n".join(line for line in lines if line)
     if text:
-        fig.suptitle(text, fontsize=HEADING_SIZE)
+        fig.suptitle(_wrap_heading(fig, text), fontsize=HEADING_SIZE)
+
+
+def _wrap_heading(fig, text: str) -> str:
+    """Wrap each line of a heading to the figure's width (matplotlib cuts a suptitle at the
+    figure's edges), leaving room for the ``Figure N.`` that :func:`number_heading` adds."""
+    import textwrap
+
+    width = max(20, int(fig.get_figwidth() * 72 / (0.62 * HEADING_SIZE)) - len("Figure 12. "))
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def number_heading(fig, number: int) -> None:

@@ -370,6 +370,8 @@ def leaderboard_figure(table: pd.DataFrame, *, validity: dict | None = None,
     blocks = [("brain-likeness\n(all references; the rank)", [("all", "overall")],
                ["brain-likeness"], "brain")]
     for reference in references:
+        if (reference, "overall") not in present:
+            continue  # no validated neural benchmark of this reference: nothing to draw
         cols = [(reference, "overall")] + [(reference, f) for f in neural
                                           if (reference, f) in present]
         blocks.append((f"vs {reference}", cols,
