@@ -66,7 +66,7 @@ def cmd_experiment(args) -> int:
     from hdbench.errors import HdbenchError
 
     set_threads(args.threads)
-    own = {"sparse-recordings": ("zoo", "factorial_only"),
+    own = {"sparse-recordings": ("zoo", "factorial_only", "no_train"),
            "cueva-reproduction": ("record_fractions", "updates")}
     given = [f"--{k.replace('_', '-')}" for k in own[args.name] if getattr(args, k)]
     if given:
@@ -75,7 +75,8 @@ def cmd_experiment(args) -> int:
         from hdbench.experiments.cueva_reproduction import run_cueva_reproduction
 
         outcome = run_cueva_reproduction(quick=args.quick, seeds=args.seeds,
-                                         speeds=not args.factorial_only, out_dir=args.out,
+                                         speeds=not args.factorial_only,
+                                         train=not args.no_train, out_dir=args.out,
                                          zoo_dir=args.zoo, **runner_options(args))
         return 1 if outcome.failures else 0
     from hdbench.experiments.sparse_recordings import run_sparse_recordings
@@ -332,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factorial-only", action="store_true",
                    help="cueva-reproduction: train and measure the factorial only, not the "
                         "speed presets")
+    p.add_argument("--no-train", action="store_true",
+                   help="cueva-reproduction: train nothing; write the table from what the cache "
+                        "holds (unfinished cells keep their last trained rung, marked "
+                        "ladder_complete 0)")
     p.add_argument("--record-fractions", type=float, nargs="+", metavar="P",
                    help="sparse-recordings: recorded fractions (default 0 0.02 0.05 0.1 0.2 0.5 "
                         "1)")

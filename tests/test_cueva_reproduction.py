@@ -1,7 +1,8 @@
 """The Cueva reproduction study (issue 20): recipes and their configs, the training ladder, the
-declared recipe-selection rule, an end-to-end tiny run, and figure 11."""
+declared recipe-selection rule, an end-to-end tiny run, and figure 12."""
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -221,6 +222,32 @@ def test_quick_end_to_end(tmp_path, tiny_study):
     second = cr.run_cueva_reproduction(**kwargs)
     assert second.report.results == [] and second.report.computed == 0
     assert cr.read_table(path).equals(table)
+
+
+def test_no_train_writes_what_the_cache_holds(tmp_path, tiny_study):
+    """Without training, an unfinished ladder keeps its last trained rung, marked incomplete
+    (no verdict on the criterion), and a cell with nothing trained is left out."""
+    kwargs = dict(quick=True, out_dir=tmp_path / "out", store=tmp_path / "cache",
+                  progress=False, log=lambda line: None)
+    empty = cr.run_cueva_reproduction(train=False, speeds=False, **kwargs)
+    assert empty.table.empty and empty.report.computed == 0
+    # train rung 0 of every cell only: the cosine cell's ladder then needs rung 1
+    runner_kwargs = {k: kwargs[k] for k in ("store", "progress", "log")}
+    from hdbench.scoring.runner import Runner
+    lengths = cr.ladder(True)
+    Runner(**runner_kwargs).train([(r.label, lengths.config(r, cr.TASK, 0, 0), None)
+                                   for r in cr.RECIPES])
+    partial = cr.run_cueva_reproduction(train=False, speeds=False, **kwargs)
+    final = partial.table[partial.table["final"]]
+    by_recipe = {r: dict(zip(g["measure"], g["value"], strict=True))
+                 for r, g in final.groupby("recipe")}
+    assert by_recipe["state-x10-cosine"]["ladder_complete"] == 0.0
+    assert "criterion_met" not in by_recipe["state-x10-cosine"]
+    assert by_recipe["rate-x1-constant"]["ladder_complete"] == 1.0
+    assert "criterion_met" in by_recipe["rate-x1-constant"]
+    header = json.loads(partial.path.with_suffix(".json").read_text())["provenance"]
+    assert header["complete"] is False
+    assert header["incomplete_cells"] == ["state-x10-cosine cueva-1x seed 0 rung 0"]
 
 
 def test_cli_dry_run_and_option_errors(tmp_path, tiny_study, capsys):

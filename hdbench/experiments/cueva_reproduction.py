@@ -392,6 +392,7 @@ class Cell:
     runs: dict = field(default_factory=dict)  # rung -> (config, path, values or None)
     final: int | None = None  # the rung that met the criterion, or the last one
     done: bool = False
+    complete: bool = True  # False: a rung it needed was not trained (``train=False``)
 
     def label(self, rung: int | None = None) -> str:
         rung = self.rung if rung is None else rung
@@ -453,20 +454,23 @@ def _measure_request(job: MeasureJob, label: str):
 
 
 def _climb(runner, cells: list[Cell], lengths: Ladder, protocol: dict, zoo_root,
-           log: Callable[[str], None]) -> None:
+           log: Callable[[str], None], train: bool = True) -> None:
     """Train and measure each cell's current rung, round after round, until every cell met its
-    criterion or ran out of rungs (a dry run plans the first round only)."""
+    criterion or ran out of rungs (a dry run plans the first round only). Without ``train``,
+    a cell stops at its last trained rung and is marked incomplete."""
     pending = [c for c in cells if not c.done]
     while pending:
         configs = {id(c): lengths.config(c.recipe, c.task, c.seed, c.rung) for c in pending}
         found = runner.train([(c.label(), configs[id(c)], _zoo_dir(configs[id(c)], zoo_root))
-                              for c in pending])
+                              for c in pending], allowed=train)
         requests, jobs = [], {}
         for c in pending:
             path = found.get(c.label())
             if path is None:
                 if runner.dry_run:
                     runner.report.planned.append(f"measure {c.label()} (after training)")
+                elif not train:
+                    c.complete = False
                 continue
             jobs[id(c)] = MeasureJob(configs[id(c)], str(path), **protocol)
             requests.append(_measure_request(jobs[id(c)], c.label()))
@@ -503,6 +507,10 @@ def cell_measures(cell: Cell) -> dict:
     values = cell.final_values
     if values is None:
         return {}
+    if not cell.complete:  # its ladder is unfinished: no verdict on the criterion
+        return {"ladder_complete": 0.0,
+                "updates_trained": sum(v.get("updates_done", c.updates)
+                                       for c, _, v in cell.runs.values() if v is not None)}
     config = cell.runs[cell.final][0]
     met = meets_criterion(values, cell.stage)
     needed = math.nan
@@ -511,7 +519,8 @@ def cell_measures(cell: Cell) -> dict:
             if cell.recipe.lr_schedule == "constant" else config.updates
     trained = sum(v.get("updates_done", c.updates) for c, _, v in cell.runs.values()
                   if v is not None)
-    return {"criterion_met": float(met), "updates_needed": needed, "updates_trained": trained}
+    return {"ladder_complete": 1.0, "criterion_met": float(met), "updates_needed": needed,
+            "updates_trained": trained}
 
 
 _CELL_COLUMNS = ("test_ne", "best_val_ne", "integration.gain", "integration.integrates",
@@ -548,7 +557,7 @@ def select_recipe(cells, recipes: Sequence[Recipe] | None = None) -> tuple[Recip
     """
     recipes = RECIPES if recipes is None else tuple(recipes)
     scores = []
-    for recipe in recipes:
+    for recipe in recipes if len(cells) else ():
         rows = cells[(cells["recipe"] == recipe.label)
                      & (cells["integration.integrates"].astype(float) > 0.5)]
         rows = rows[np.isfinite(rows["A.silverman_p"].astype(float))]
@@ -575,7 +584,8 @@ def select_recipe(cells, recipes: Sequence[Recipe] | None = None) -> tuple[Recip
 
 
 def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None = None,
-                           speeds: bool = True, out_dir="results", zoo_dir=None, runner=None,
+                           speeds: bool = True, train: bool = True, out_dir="results",
+                           zoo_dir=None, runner=None,
                            log: Callable[[str], None] = print,
                            **runner_options) -> ExperimentRun:
     """Train and measure the factorial and the speed presets, write the tidy CSV, print a
@@ -590,6 +600,10 @@ def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None =
         Override the seeds.
     speeds : bool
         Also run the speed stage (after the factorial; it needs the factorial's results).
+    train : bool
+        False: train nothing, write what the cache holds. A cell whose ladder needs an
+        untrained rung keeps its last trained rung as final, with ``ladder_complete`` 0 and
+        no ``criterion_met``; a cell with no trained rung is left out.
     out_dir : path
         The CSV goes to ``<out_dir>/experiments/cueva-reproduction.csv``.
     zoo_dir : path, optional
@@ -621,7 +635,7 @@ def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None =
                     seed=MEASURE_SEED)
     outcome = ExperimentRun(report=runner.report)
     factorial = [Cell("factorial", r, TASK, s) for r in RECIPES for s in seeds]
-    _climb(runner, factorial, lengths, protocol, zoo_root, log)
+    _climb(runner, factorial, lengths, protocol, zoo_root, log, train)
     if runner.dry_run:
         runner.report.planned.append("speed stage (after the factorial: its recipe is chosen "
                                      "from the factorial's results)")
@@ -632,12 +646,18 @@ def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None =
     outcome.selected, outcome.selection = select_recipe(factorial_frame)
     if speeds:
         speed = [Cell("speed", outcome.selected, t, s) for t in SPEED_TASKS for s in seeds]
-        _climb(runner, speed, lengths, protocol, zoo_root, log)
+        _climb(runner, speed, lengths, protocol, zoo_root, log, train)
         cells += speed
     outcome.cells = _cell_frame(cells)
     outcome.table = _tidy(cells)
     outcome.compute = _compute(cells, runner, time.perf_counter() - started)
     header = _provenance(quick, seeds, lengths, protocol, outcome)
+    incomplete = [c.label(c.final) for c in cells if not c.complete and c.final is not None]
+    missing = [c.label(0) for c in cells if c.final is None]
+    header["complete"] = not incomplete and not missing
+    if not header["complete"]:
+        header["incomplete_cells"] = incomplete
+        header["cells_without_a_trained_run"] = missing
     outcome.path = write_table(outcome.table, header, out_dir)
     log(format_summary(outcome.cells, outcome.selection, outcome.compute))
     log(f"{len(outcome.table)} rows -> {outcome.path}")
