@@ -731,7 +731,10 @@ def format_summary(cells, selection: str = "", compute: dict | None = None) -> s
             row = [str(name)]
             for _, column, spec in columns:
                 if column is None:
-                    row.append(f"{int(g['criterion_met'].sum())}/{len(g)}")
+                    unfinished = int((g["ladder_complete"] == 0).sum()) \
+                        if "ladder_complete" in g else 0
+                    row.append(f"{int(g['criterion_met'].sum())}/{len(g)}"
+                               + (f" ({unfinished} unfinished)" if unfinished else ""))
                 else:
                     row.append("/".join(_fmt(float(v), spec) for v in g[column]))
             rows.append(row)
