@@ -88,11 +88,14 @@ def _recipe_panels(axes, factorial: pd.DataFrame) -> None:
         needed = _get(rows, "updates_needed")
         shown = np.where(np.isfinite(needed), needed, np.nan)
         _dots(ax_updates, k, shown, ok, "0.15")
-        missed = int((~np.isfinite(needed)).sum())
-        if missed:
-            ax_updates.scatter([k], [cap * 1.15], marker="x", s=20, color="0.15", zorder=3)
-            ax_updates.annotate(f"{missed}", (k, cap * 1.15), xytext=(4, -2),
-                                textcoords="offset points", fontsize=6)
+        # an unfinished ladder (table written with --no-train) has no verdict yet
+        unfinished = _get(rows, "ladder_complete") == 0
+        missed = int((~np.isfinite(needed) & ~unfinished).sum())
+        for count, marker, y in ((missed, "x", 1.15), (int(unfinished.sum()), "$?$", 1.25)):
+            if count:
+                ax_updates.scatter([k], [cap * y], marker=marker, s=20, color="0.15", zorder=3)
+                ax_updates.annotate(f"{count}", (k, cap * y), xytext=(4, -2),
+                                    textcoords="offset points", fontsize=6)
     ax_p.axhline(0.05, color="0.3", ls="--", lw=0.8)
     ax_p.set_ylim(0, 1.02)
     ax_p.set_ylabel("Silverman p of A")
@@ -105,8 +108,8 @@ def _recipe_panels(axes, factorial: pd.DataFrame) -> None:
     ax_counts.figure.legend(handles=handles, loc="outside lower center", ncol=len(handles),
                             frameon=False, title="panel B, left to right in each recipe")
     ax_updates.set_ylabel("updates to validation NE < 1 %")
-    ax_updates.set_title("training needed (x: not reached)")
-    ax_updates.set_ylim(0, cap * 1.3)
+    ax_updates.set_title("updates needed (x: missed, ?: unfinished)")
+    ax_updates.set_ylim(0, cap * 1.35)
     for ax in axes:
         ax.set_xticks(x, recipes, rotation=40, ha="right")
         ax.set_xlim(-0.6, len(recipes) - 0.4)
