@@ -108,7 +108,7 @@ def _recipe_panels(axes, factorial: pd.DataFrame) -> None:
     ax_counts.figure.legend(handles=handles, loc="outside lower center", ncol=len(handles),
                             frameon=False, title="panel B, left to right in each recipe")
     ax_updates.set_ylabel("updates to validation NE < 1 %")
-    ax_updates.set_title("updates needed (x: missed, ?: unfinished)")
+    ax_updates.set_title("updates needed\n(x: missed, ?: unfinished)")
     ax_updates.set_ylim(0, cap * 1.35)
     for ax in axes:
         ax.set_xticks(x, recipes, rotation=40, ha="right")
