@@ -507,18 +507,16 @@ def cell_measures(cell: Cell) -> dict:
     values = cell.final_values
     if values is None:
         return {}
+    trained = sum(v.get("updates_done", c.updates) for c, _, v in cell.runs.values()
+                  if v is not None)
     if not cell.complete:  # its ladder is unfinished: no verdict on the criterion
-        return {"ladder_complete": 0.0,
-                "updates_trained": sum(v.get("updates_done", c.updates)
-                                       for c, _, v in cell.runs.values() if v is not None)}
+        return {"ladder_complete": 0.0, "updates_trained": trained}
     config = cell.runs[cell.final][0]
     met = meets_criterion(values, cell.stage)
     needed = math.nan
     if met:
         needed = values.get("updates_done", config.updates) \
             if cell.recipe.lr_schedule == "constant" else config.updates
-    trained = sum(v.get("updates_done", c.updates) for c, _, v in cell.runs.values()
-                  if v is not None)
     return {"ladder_complete": 1.0, "criterion_met": float(met), "updates_needed": needed,
             "updates_trained": trained}
 
