@@ -250,6 +250,31 @@ def test_no_train_writes_what_the_cache_holds(tmp_path, tiny_study):
     assert header["incomplete_cells"] == ["state-x10-cosine cueva-1x seed 0 rung 0"]
 
 
+def test_resumes_from_its_own_table_when_the_cache_is_gone(tmp_path, tiny_study):
+    """The published table stands in for a lost run cache when code versions, ladder and
+    protocol match: nothing is retrained and the table is rewritten unchanged; a sidecar from
+    other training code is not trusted and everything is retrained."""
+    lines = []
+    kwargs = dict(quick=True, out_dir=tmp_path / "out", progress=False, log=lines.append)
+    first = cr.run_cueva_reproduction(store=tmp_path / "cache1", **kwargs)
+    path = first.path
+    table = cr.read_table(path)
+    second = cr.run_cueva_reproduction(store=tmp_path / "cache2", **kwargs)
+    assert second.report.computed == 0 and second.report.results == []
+    assert any("runs' measurements taken from" in line for line in lines)
+    assert cr.read_table(path).equals(table)
+    assert second.compute["runs"] == first.compute["runs"]
+    assert second.compute["updates"] == first.compute["updates"]
+    sidecar = path.with_suffix(".json")
+    header = json.loads(sidecar.read_text())
+    header["provenance"]["code"]["training"]["training"] += 1
+    sidecar.write_text(json.dumps(header))
+    lines.clear()
+    third = cr.run_cueva_reproduction(store=tmp_path / "cache3", **kwargs)
+    assert third.report.computed > 0
+    assert any("not reusing" in line and "code differ" in line for line in lines)
+
+
 def test_cli_dry_run_and_option_errors(tmp_path, tiny_study, capsys):
     args = ["experiment", "cueva-reproduction", "--quick", "--out", str(tmp_path / "out"),
             "--cache", str(tmp_path / "cache"), "--quiet"]

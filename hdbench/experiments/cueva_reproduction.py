@@ -454,17 +454,20 @@ def _measure_request(job: MeasureJob, label: str):
 
 
 def _climb(runner, cells: list[Cell], lengths: Ladder, protocol: dict, zoo_root,
-           log: Callable[[str], None], train: bool = True) -> None:
+           log: Callable[[str], None], train: bool = True, recorded: dict | None = None) -> None:
     """Train and measure each cell's current rung, round after round, until every cell met its
     criterion or ran out of rungs (a dry run plans the first round only). Without ``train``,
-    a cell stops at its last trained rung and is marked incomplete."""
+    a cell stops at its last trained rung and is marked incomplete. A rung whose measurements
+    are in ``recorded`` (:func:`recorded_runs`) is neither trained nor measured again."""
+    recorded = recorded or {}
     pending = [c for c in cells if not c.done]
     while pending:
         configs = {id(c): lengths.config(c.recipe, c.task, c.seed, c.rung) for c in pending}
+        fresh = [c for c in pending if _record_key(c) not in recorded]
         found = runner.train([(c.label(), configs[id(c)], _zoo_dir(configs[id(c)], zoo_root))
-                              for c in pending], allowed=train)
+                              for c in fresh], allowed=train)
         requests, jobs = [], {}
-        for c in pending:
+        for c in fresh:
             path = found.get(c.label())
             if path is None:
                 if runner.dry_run:
@@ -480,9 +483,12 @@ def _climb(runner, cells: list[Cell], lengths: Ladder, protocol: dict, zoo_root,
         still = []
         for c in pending:
             job = jobs.get(id(c))
-            record = runner.measure_record(_measure_request(job, "")) if job else None
-            values = None if record is None else {k: (math.nan if v is None else v)
-                                                  for k, v in record["values"].items()}
+            if _record_key(c) in recorded:
+                values = dict(recorded[_record_key(c)])
+            else:
+                record = runner.measure_record(_measure_request(job, "")) if job else None
+                values = None if record is None else {k: (math.nan if v is None else v)
+                                                      for k, v in record["values"].items()}
             c.runs[c.rung] = (configs[id(c)], None if job is None else Path(job.path), values)
             if values is None:  # training or measuring failed (reported by the runner)
                 c.final = max((r for r, v in c.runs.items() if v[2] is not None), default=None)
@@ -498,6 +504,62 @@ def _climb(runner, cells: list[Cell], lengths: Ladder, protocol: dict, zoo_root,
                 c.rung = step
                 still.append(c)
         pending = still
+
+
+def _record_key(cell: Cell) -> tuple:
+    """A run of the study: the same (task, recipe, seed, rung) is the same config in both stages."""
+    return cell.task, cell.recipe.label, cell.seed, cell.rung
+
+
+# Measures of a cell as a whole (cell_measures), written on its final rows but not of one run.
+_CELL_MEASURES = ("ladder_complete", "criterion_met", "updates_needed", "updates_trained")
+
+
+def recorded_runs(out_dir, quick: bool, lengths: Ladder, protocol: dict) -> tuple[dict, str]:
+    """The runs measured in the study's own table at ``out_dir`` (its CSV and sidecar), so that
+    a study whose run cache is gone resumes from what it published instead of retraining.
+
+    The table is used only when its sidecar records the same measurement version, training and
+    measuring code versions, ladder, quick flag and measurement protocol as this invocation:
+    training is deterministic given the config and the training code (bit-identical reruns), and
+    the measurements given the run, the protocol and the measuring code, so its rows are what
+    rerunning would give. Returns ``{(task, recipe, seed, rung): values}`` and a one-line
+    account (why it was not used, or what it holds).
+    """
+    import json
+
+    from hdbench.versions import measurement_identity, training_identity
+
+    path = table_path(out_dir)
+    if not path.is_file():
+        return {}, ""
+    try:
+        header = json.loads(path.with_suffix(".json").read_text())["provenance"]
+        table = read_table(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return {}, f"not reusing {path}: unreadable ({err})"
+    expected = {"experiment": f"{EXPERIMENT} (Cueva et al. 2020), measurements v{VERSION}",
+                "code": {"training": training_identity(),
+                         "measurement": measurement_identity()},
+                "quick": quick}
+    differs = [k for k, v in expected.items() if header.get(k) != v]
+    ladder_now = {"cosine_budgets": list(lengths.cosine_budgets), "constant_cap": lengths.cap,
+                  "schedule_overrides": dict(lengths.schedule),
+                  "model_options": dict(lengths.model_options)}
+    if {k: header.get("ladder", {}).get(k) for k in ladder_now} != ladder_now:
+        differs.append("ladder")
+    if {k: header.get("measurement", {}).get(k) for k in protocol} != dict(protocol):
+        differs.append("measurement protocol")
+    if differs or list(table.columns) != list(COLUMNS):
+        return {}, (f"not reusing {path}: its {', '.join(differs) or 'columns'} differ from "
+                    "this code's")
+    runs: dict = {}
+    for (task, recipe, seed, rung), g in table.groupby(["task", "recipe", "seed", "rung"]):
+        values = {m: float(v) for m, v in zip(g["measure"], g["value"], strict=True)
+                  if m not in _CELL_MEASURES}
+        runs[(str(task), str(recipe), int(seed), int(rung))] = values
+    return runs, (f"{len(runs)} runs' measurements taken from {path} (same code versions, "
+                  "ladder and protocol; --force retrains and remeasures them)")
 
 
 def cell_measures(cell: Cell) -> dict:
@@ -632,8 +694,12 @@ def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None =
                     silencing_trials=QUICK_SILENCING_TRIALS if quick else SILENCING_TRIALS,
                     seed=MEASURE_SEED)
     outcome = ExperimentRun(report=runner.report)
+    recorded, account = ({}, "") if runner.force else recorded_runs(out_dir, quick, lengths,
+                                                                    protocol)
+    if account:
+        log(account)
     factorial = [Cell("factorial", r, TASK, s) for r in RECIPES for s in seeds]
-    _climb(runner, factorial, lengths, protocol, zoo_root, log, train)
+    _climb(runner, factorial, lengths, protocol, zoo_root, log, train, recorded)
     if runner.dry_run:
         runner.report.planned.append("speed stage (after the factorial: its recipe is chosen "
                                      "from the factorial's results)")
@@ -644,7 +710,7 @@ def run_cueva_reproduction(*, quick: bool = False, seeds: Sequence[int] | None =
     outcome.selected, outcome.selection = select_recipe(factorial_frame)
     if speeds:
         speed = [Cell("speed", outcome.selected, t, s) for t in SPEED_TASKS for s in seeds]
-        _climb(runner, speed, lengths, protocol, zoo_root, log, train)
+        _climb(runner, speed, lengths, protocol, zoo_root, log, train, recorded)
         cells += speed
     outcome.cells = _cell_frame(cells)
     outcome.table = _tidy(cells)
