@@ -80,3 +80,21 @@ def test_zoo_time_estimates_a_tiny_run_and_schedules():
     assert estimate["run_s"] > 0 and estimate["per_update_ms"] > 0
     assert zoo_time.schedule([2.0, 3.0, 1.0, 2.0], 2) == 4.0  # 3 + 1 and 2 + 2
     assert zoo_time._kind(config) == "ctrnn retanh"
+
+
+def test_zoo_ne_shift_statistics_on_known_shifts():
+    import numpy as np
+
+    from benchmarks.zoo_ne_shift import compare
+
+    rng = np.random.default_rng(1)
+    old = 10 ** rng.uniform(-2.6, -1.6, 40)
+    same = compare(old, old * 10 ** rng.normal(0, 0.01, 40), n_boot=500)
+    assert abs(same["median_log10_ratio"]) < 0.01 and same["wilcoxon_p"] > 0.05
+    assert same["ci"][0] < 0 < same["ci"][1]
+    doubled = compare(old, 2 * old, n_boot=500)
+    assert doubled["median_log10_ratio"] == pytest.approx(np.log10(2))
+    assert doubled["wilcoxon_p"] < 1e-6
+    up, down = doubled["mcnemar"]
+    assert down == 0 and up == int(((old < 0.01) & (2 * old >= 0.01)).sum())
+    assert doubled["tail_new"] - doubled["tail_old"] == up
