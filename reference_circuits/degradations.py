@@ -36,6 +36,18 @@ exactly. Kinds:
     two-peaked, preferred directions scattered from the cells' wiring. (Mixing beyond one half
     would approach a relabelling of the units, which permutation-invariant metrics cannot see.)
     W and the states stay those of the intact cells; ``state_rates`` blends like the rates.
+``heading-remap`` (level in [0, 1])
+    A fraction ``level`` of the units (a fixed random set, nested across levels) each lose their
+    map of heading: unit i's heading tuning curve f_i (its mean rate in each of
+    :data:`REMAP_BINS` heading bins, measured on the simulated batch) is read through its own
+    fixed random permutation π_i of the bins, r'_i(t) = [r_i(t) − f_i(b(t)) + f_i(π_i(b(t)))]₊,
+    b(t) the bin of the true heading (of the intact decoded heading without trials). Each
+    remapped unit keeps the values of its tuning curve (in another order) and its trial-to-trial
+    and AV modulation, but the population's geometry over heading is no longer a ring: at level
+    1 distinct headings are about equally far apart. Unlike ``tuning-scatter``, a linear blend
+    of units that keeps the heading-averaged population a ring, and ``rate-noise``, which
+    averages out of condition means, this changes what population-geometry metrics compare.
+    A recording degradation: W, the states and ``state_rates`` are the intact circuit's.
 ``time-constants`` (level >= 0)
     Every time constant multiplied by (1 + level) (instantaneous relays stay relays): the same
     fixed points, slower dynamics; the AV calibration no longer holds, so the bump turns
@@ -54,9 +66,12 @@ from hdbench.errors import HdbenchError
 from hdbench.system import Activity, Silence
 from reference_circuits.base import ReferenceCircuit
 
-KINDS = ("shuffle-weights", "weight-noise", "rate-noise", "tuning-scatter", "time-constants")
+KINDS = ("shuffle-weights", "weight-noise", "rate-noise", "tuning-scatter", "time-constants",
+         "heading-remap")
 _MAX_LEVEL = {"shuffle-weights": 1.0, "weight-noise": 2.0, "rate-noise": 100.0,
-              "tuning-scatter": 1.0, "time-constants": 100.0}
+              "tuning-scatter": 1.0, "time-constants": 100.0, "heading-remap": 1.0}
+_RECORDING = ("rate-noise", "tuning-scatter", "heading-remap")  # act on the reported rates only
+REMAP_BINS = 36  # heading bins of ``heading-remap`` (10 degrees)
 _STREAM = 103  # random streams of the degradations (circuits use 101, 102)
 
 
@@ -147,6 +162,26 @@ def derangement(populations, n_units: int, rng: np.random.Generator) -> np.ndarr
     return partner
 
 
+def remap_heading(rates: np.ndarray, heading: np.ndarray, units: np.ndarray,
+                  bin_maps: np.ndarray) -> np.ndarray:
+    """``rates`` [..., units] with the heading tuning of ``units`` read through their bin
+    permutations (``heading-remap`` in the module docstring); ``heading`` [...] in rad.
+
+    f_i(b) is unit i's mean rate over the samples in heading bin b (its overall mean where a
+    bin is empty, so an empty bin moves nothing)."""
+    n_bins = bin_maps.shape[1]
+    bins = np.floor(np.mod(heading, 2 * np.pi) / (2 * np.pi) * n_bins).astype(np.int64)
+    bins = np.minimum(bins, n_bins - 1).reshape(-1)
+    flat = rates.reshape(-1, rates.shape[-1])
+    out = flat.copy()
+    counts = np.bincount(bins, minlength=n_bins)
+    for i in units:
+        sums = np.bincount(bins, weights=flat[:, i], minlength=n_bins)
+        curve = np.where(counts > 0, sums / np.maximum(counts, 1), flat[:, i].mean())
+        out[:, i] = np.maximum(flat[:, i] - curve[bins] + curve[bin_maps[i]][bins], 0.0)
+    return out.reshape(rates.shape)
+
+
 class DegradedCircuit:
     """A reference circuit degraded by :func:`degrade`; the system interface of the circuit.
 
@@ -176,6 +211,11 @@ class DegradedCircuit:
         elif kind == "tuning-scatter":
             self._partner = derangement(circuit._parts.populations, circuit.n_units,
                                         _rng(kind, seed))
+        elif kind == "heading-remap":
+            rng = _rng(kind, seed)
+            self._remapped = np.flatnonzero(rng.random(circuit.n_units) < level)
+            self._bin_maps = np.stack([rng.permutation(REMAP_BINS)
+                                       for _ in range(circuit.n_units)])
 
     # -- what the circuit is ---------------------------------------------------------------
 
@@ -220,7 +260,7 @@ class DegradedCircuit:
         """Simulate like :meth:`ReferenceCircuit.simulate`; the reported rates (and the outputs
         read from them) carry the degradation. Silenced units report zero."""
         activity = self._circuit.simulate(inputs, seed=seed, silence=silence, dt=dt)
-        if self.level == 0 or self.kind not in ("rate-noise", "tuning-scatter"):
+        if self.level == 0 or self.kind not in _RECORDING:
             return activity
         rates = activity.rates.astype(np.float64)
         if self.kind == "rate-noise":
@@ -228,6 +268,10 @@ class DegradedCircuit:
             noise = _rng(self.kind, self.seed, 0 if seed is None else int(seed)) \
                 .standard_normal(rates.shape)
             rates = rates + self.level * sd * noise
+        elif self.kind == "heading-remap":
+            heading = activity.heading if activity.heading is not None \
+                else self.intact.decode(activity.rates)
+            rates = remap_heading(rates, heading, self._remapped, self._bin_maps)
         else:
             mix = self.level / 2
             rates = (1 - mix) * rates + mix * rates[..., self._partner]

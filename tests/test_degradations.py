@@ -10,7 +10,7 @@ from hdbench.errors import HdbenchError
 from hdbench.system import Silence, System
 from hdbench.task import make_trials
 from reference_circuits import measure
-from reference_circuits.degradations import KINDS, derangement, shuffle_inputs
+from reference_circuits.degradations import KINDS, derangement, remap_heading, shuffle_inputs
 
 LEVELS = {
     "shuffle-weights": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0],
@@ -18,6 +18,7 @@ LEVELS = {
     "rate-noise": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0],
     "tuning-scatter": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
     "time-constants": [0.0, 0.1, 0.25, 0.5, 1.0, 2.0],
+    "heading-remap": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
 }
 
 
@@ -166,7 +167,7 @@ def test_rate_noise_has_the_requested_snr(rodent, trials, intact):
 
 def test_silenced_units_report_zero(rodent, trials):
     adn = tuple(range(128, 192))
-    for kind in ("rate-noise", "tuning-scatter"):
+    for kind in ("rate-noise", "tuning-scatter", "heading-remap"):
         d = reference_circuits.degrade(rodent, kind, 1.0)
         act = d.simulate(trials.inputs[:2, :60], silence=Silence(units=adn, start=20, stop=40))
         assert np.all(act.rates[:, 20:40, 128:] == 0)
@@ -200,3 +201,63 @@ def test_fly_degradations_stay_finite():
         level = 1.0
         act = reference_circuits.degrade(fly, kind, level).simulate(x)
         assert np.all(np.isfinite(act.rates)), kind
+
+
+def test_remap_heading_reads_each_tuning_curve_through_its_permutation():
+    """Rates that are exactly a function of the heading bin come out as that function of the
+    permuted bin; residuals around the curve are kept; other units are untouched."""
+    rng = np.random.default_rng(0)
+    n_bins, n_units = 12, 4
+    heading = rng.uniform(0, 2 * np.pi, (50, 40))
+    bins = np.floor(heading / (2 * np.pi) * n_bins).astype(int)
+    curves = rng.uniform(1, 5, (n_units, n_bins))
+    residual = rng.normal(0, 0.1, (50, 40, n_units))
+    rates = np.stack([curves[i][bins] for i in range(n_units)], axis=-1) + residual
+    maps = np.stack([rng.permutation(n_bins) for _ in range(n_units)])
+    out = remap_heading(rates, heading, np.array([1, 3]), maps)
+    np.testing.assert_array_equal(out[..., [0, 2]], rates[..., [0, 2]])
+    for i in (1, 3):
+        fitted = np.array([rates[..., i][bins == b].mean() for b in range(n_bins)])
+        np.testing.assert_allclose(out[..., i], fitted[maps[i]][bins] + residual[..., i]
+                                   - (fitted - curves[i])[bins], atol=1e-9)
+
+
+def test_heading_remap_nests_units_and_breaks_the_population_ring(rodent, trials, intact):
+    """The remapped units grow in nested sets; each keeps its rate distribution; the
+    population geometry over heading (correlation of the condition-mean distance matrices
+    with the intact circuit's) falls monotonically, to near zero at level 1."""
+    from scipy.spatial.distance import pdist
+
+    def rdm(rates):
+        bins = np.floor(np.mod(trials.heading, 2 * np.pi) / (2 * np.pi) * 24).astype(int)
+        flat, b = rates.reshape(-1, rates.shape[-1]), bins.reshape(-1)
+        return pdist(np.stack([flat[b == k].mean(axis=0) for k in range(24)]))
+
+    sets, geometry = [], []
+    for level in LEVELS["heading-remap"]:
+        d = reference_circuits.degrade(rodent, "heading-remap", level, seed=4)
+        sets.append(set(d._remapped) if level else set())
+        geometry.append(np.corrcoef(rdm(intact.rates), rdm(d.simulate(trials).rates))[0, 1])
+    assert all(a <= b for a, b in zip(sets, sets[1:], strict=False))
+    assert len(sets[-1]) == rodent.n_units
+    assert geometry[0] == pytest.approx(1.0)
+    assert spearmanr(LEVELS["heading-remap"], geometry)[0] == pytest.approx(-1.0)
+    assert geometry[-1] < 0.3
+    d = reference_circuits.degrade(rodent, "heading-remap", 1.0, seed=4)
+    act = d.simulate(trials)
+    # each unit's tuning curve keeps its values, in another order (up to the rectification)
+    bins = np.floor(np.mod(trials.heading, 2 * np.pi) / (2 * np.pi) * 36).astype(int).ravel()
+    seen = np.unique(bins)
+
+    def curves(rates):
+        flat = rates.reshape(-1, rodent.n_units)
+        return np.stack([flat[bins == b].mean(axis=0) for b in seen])
+
+    before, after = curves(intact.rates), curves(act.rates)
+    active = before.max(axis=0) > 0.1
+    error = np.abs(np.sort(after, axis=0) - np.sort(before, axis=0)).max(axis=0)
+    assert np.median(error[active] / before.max(axis=0)[active]) < 0.1
+    assert np.median(np.abs(after - before).max(axis=0)[active]
+                     / before.max(axis=0)[active]) > 0.5
+    states = torch.as_tensor(intact.preactivations[:, -1])
+    np.testing.assert_array_equal(d.state_rates(states).numpy(), torch.relu(states).numpy())

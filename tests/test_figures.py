@@ -577,9 +577,10 @@ def test_validity_figure(tmp_path):
                        "rodent.tuning.noisy"]
     columns = [t.get_text() for t in grid.get_xticklabels()]
     # status; the required tests (one column per grounding kind); the reported ones
-    assert columns == ["status", "discrimination", "saturation", "grounding:\nrate-noise",
-                       "grounding:\ntime-constants", "grounding:\ntuning-scatter",
-                       "grounding:\nweight-noise", "specificity", "reliability",
+    assert columns == ["status", "discrimination", "saturation", "grounding:\nheading-remap",
+                       "grounding:\nrate-noise", "grounding:\ntime-constants",
+                       "grounding:\ntuning-scatter", "grounding:\nweight-noise",
+                       "specificity", "reliability",
                        "separation", "above floor", "task dependence"]
     # the status column: validated exactly where every required test passed
     status = {benches[int(round(t.get_position()[1]))]: t.get_text() for t in grid.texts

@@ -28,8 +28,9 @@ DEGRADED_COLUMNS = ("benchmark", "kind", "level", "instance", "normalised")
 PASS_COLOR, FAIL_COLOR, REPORTED_COLOR = "#8FD3BC", "#F0A97A", "#E4E4E4"
 #: One colour per kind of degradation (Okabe–Ito colours the cell types do not use).
 KIND_COLORS = {"shuffle-weights": "#E69F00", "time-constants": "#56B4E9",
-               "tuning-scatter": "#CC79A7", "rate-noise": "#000000"}
-_FALLBACK_KINDS = ("#0072B2", "#D55E00", "#009E73", "#999999")
+               "tuning-scatter": "#CC79A7", "rate-noise": "#000000",
+               "heading-remap": "#009E73"}
+_FALLBACK_KINDS = ("#0072B2", "#D55E00", "#F0E442", "#999999")
 _REPORTED_ORDER = ("separation", "above_floor", "task_dependence")
 
 

@@ -44,6 +44,7 @@ LEVELS = {
     "rate-noise": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
     "tuning-scatter": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     "time-constants": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
+    "heading-remap": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
 }
 QUICK_INSTANCES = (1,)
 # A trained zoo run "solves its task" below this test NE (its own metrics.json).
