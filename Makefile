@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 
 # The quick main job: a short-trained CTRNN, a GRU and an untrained CTRNN scored against both
 # reference circuits on every benchmark family (a few minutes on 2 cores; cached and resumable).
+# Brain-likeness counts the benchmarks the full validity battery validated (the quick zoo is too
+# small to validate any).
 # The full, published leaderboard is `hdbench leaderboard` (writes results/).
 leaderboard: install
-	$(BIN)/hdbench leaderboard --quick --out results/quick
+	$(BIN)/hdbench leaderboard --quick --out results/quick --validity results/validity/benchmark_validity.csv
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -115,7 +115,8 @@ def cmd_leaderboard(args) -> int:
     outcome = run_leaderboard(
         references=references, quick=args.quick,
         subjects=leaderboard_subjects(args, references), out_dir=args.out,
-        train=not args.no_train, **runner_options(args, jobs=jobs))
+        validity_file=args.validity, train=not args.no_train,
+        **runner_options(args, jobs=jobs))
     return 1 if outcome.failures else 0
 
 
@@ -373,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true",
                    help="score only zoo models that have a checkpoint (cache or <out>/zoo); "
                         "list the others instead of training them")
+    p.add_argument("--validity", metavar="FILE",
+                   help="benchmark_validity.csv whose validated benchmarks count in "
+                        "brain-likeness (default <out>/validity/benchmark_validity.csv; all "
+                        "benchmarks count when there is none)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads of in-process jobs (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -59,8 +59,8 @@ class LeaderboardRun:
 def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=None, *,
                     subjects: Iterable[tuple[str, object]] = (), write: bool = True,
                     quick: bool = False, train: bool = True, out_dir="results",
-                    runner: Runner | None = None, log: Callable[[str], None] = print,
-                    **runner_options) -> LeaderboardRun:
+                    validity_file=None, runner: Runner | None = None,
+                    log: Callable[[str], None] = print, **runner_options) -> LeaderboardRun:
     """Train and score the zoo against the references and write the leaderboard.
 
     Parameters
@@ -79,6 +79,11 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
         Train zoo runs that are missing (default); False leaves them out, logged.
     out_dir : path
         Where the files and ``zoo/`` go; checked before anything is computed.
+    validity_file : path, optional
+        The validity battery's ``benchmark_validity.csv`` whose status decides which
+        benchmarks count in brain-likeness (default ``<out_dir>/validity/``; every benchmark
+        counts when it does not exist). Validity is a property of a benchmark shown on the full
+        zoo, so the quick leaderboard is best given the full battery's file.
     runner : Runner, optional
         Or ``runner_options`` for a new one (``store``, ``jobs``, ``dask_scheduler``,
         ``force``, ``retry_failed``, ``dry_run``, ``progress``).
@@ -86,6 +91,12 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
     from hdbench.zoo import get_zoo
 
     out_dir = check_out_dir(out_dir)
+    if validity_file is None:
+        validity_file = out_dir / "validity" / "benchmark_validity.csv"
+    elif not Path(validity_file).is_file():
+        raise HdbenchError(f"validity file {validity_file}: no such file (hdbench validate "
+                           "writes it)")
+    validity_file = Path(validity_file)
     runner = runner or Runner(log=log, **runner_options)
     zoo = tuple(zoo) if zoo is not None else get_zoo(quick)
     protocol = QUICK_PROTOCOL if quick else EvalProtocol()
@@ -99,7 +110,7 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
         log(f"left out {len(board.not_trained)} zoo runs without a checkpoint made by today's "
             f"code: {', '.join(board.not_trained)}")
     outcome.table = board.table
-    validity = read_status(out_dir / "validity" / "benchmark_validity.csv") or None
+    validity = read_status(validity_file) or None
     outcome.summary = summarise(board.table, board.benches, validity)
     if write:
         for run in board.runs:
@@ -112,7 +123,7 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
             header["not_trained"] = ", ".join(board.not_trained)
         header["validity"] = ("battery not run: every benchmark counted" if validity is None
                               else f"{sum(s[1] for s in validity.values())} benchmarks "
-                                   "validated (validity/benchmark_validity.csv)")
+                                   f"validated ({_shown(validity_file, out_dir)})")
         outcome.paths = write_leaderboard(outcome.table, out_dir, header, board.benches,
                                           summary=outcome.summary, validity=validity)
         log(f"{len(outcome.table)} score rows; wrote "
@@ -120,6 +131,14 @@ def run_leaderboard(zoo: Iterable | None = None, references=None, benchmarks=Non
         log(format_summary_table(outcome.summary))
     runner.finish()
     return outcome
+
+
+def _shown(path: Path, out_dir: Path) -> str:
+    """``path`` relative to ``out_dir`` when inside it (as the tables are published)."""
+    try:
+        return path.resolve().relative_to(out_dir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 # -- aggregates ------------------------------------------------------------------------------------
@@ -133,9 +152,9 @@ def counted(leaves, validity: dict | None):
     validated at their current version (the others are experimental)."""
     if validity is None:
         return leaves
-    keep = [b in validity and validity[b][1] and validity[b][0] == int(v)
+    keep = [bool(b in validity and validity[b][1] and validity[b][0] == int(v))
             for b, v in zip(leaves["benchmark"], leaves["version"], strict=True)]
-    return leaves[keep]
+    return leaves.loc[leaves.index[keep]]  # (an empty list would select columns)
 
 
 def summarise(table, benches: dict | None = None, validity: dict | None = None):

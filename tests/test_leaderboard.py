@@ -424,3 +424,27 @@ def test_leaderboard_on_a_loopback_dask_cluster(tmp_path):
     workers = {r.worker["pid"] for r in outcome.report.results}
     assert all(r.worker["torch_threads"] == 1 for r in outcome.report.results)
     assert len(workers) >= 1
+
+
+def test_validity_status_can_come_from_another_folder(tmp_path):
+    """The quick leaderboard takes the full battery's status (`--validity`); a missing file is
+    a one-line error before anything is computed."""
+    from hdbench.scoring import validity as v
+
+    with pytest.raises(HdbenchError, match="no such file"):
+        run(tmp_path, validity_file=tmp_path / "none.csv")
+    assert not (tmp_path / "cache").exists()
+    status = tmp_path / "full" / "benchmark_validity.csv"
+    status.parent.mkdir()
+    rows = [{"reference": "fake", "benchmark": "fake.task.test-ne", "family": "task",
+             "version": 1, "test": test, "statistic": 1.0, "threshold": 0.0, "passed": True,
+             "detail": ""} for test in v.REQUIRED]
+    pd.DataFrame(rows).to_csv(status, index=False)
+    outcome = run(tmp_path, validity_file=status)
+    header = json.loads(outcome.paths["json"].read_text())["provenance"]
+    assert header["validity"] == f"1 benchmarks validated ({status.as_posix()})"
+    md = outcome.paths["md"].read_text()
+    assert "validated" in md
+    code = main(["leaderboard", "--quick", "--out", str(tmp_path / "cli"), "--validity",
+                 str(tmp_path / "none.csv"), "--quiet"])
+    assert code != 0
