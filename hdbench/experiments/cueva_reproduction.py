@@ -39,8 +39,10 @@ cell's run that met the criterion, or its last rung.
 Training and measuring run through the runner (:mod:`hdbench.scoring.runner`): trained runs are
 keyed by their config and the training code's versions, measurements by the run, its weights,
 the measurement protocol and the measuring code's versions, so an interrupted or repeated
-invocation computes only what is missing. The tidy table goes to
-``<out>/experiments/cueva-reproduction.csv`` (provenance in the ``.json`` sidecar).
+invocation computes only what is missing; on a machine without that cache, runs measured in the
+published table are taken from it when its provenance matches (:func:`recorded_runs`). The
+tidy table goes to ``<out>/experiments/cueva-reproduction.csv`` (provenance in the ``.json``
+sidecar).
 """
 
 from __future__ import annotations
