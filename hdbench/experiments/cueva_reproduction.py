@@ -530,8 +530,6 @@ def recorded_runs(out_dir, quick: bool, lengths: Ladder, protocol: dict) -> tupl
     """
     import json
 
-    from hdbench.versions import measurement_identity, training_identity
-
     path = table_path(out_dir)
     if not path.is_file():
         return {}, ""
@@ -540,15 +538,9 @@ def recorded_runs(out_dir, quick: bool, lengths: Ladder, protocol: dict) -> tupl
         table = read_table(path)
     except (OSError, ValueError, KeyError, TypeError) as err:
         return {}, f"not reusing {path}: unreadable ({err})"
-    expected = {"experiment": f"{EXPERIMENT} (Cueva et al. 2020), measurements v{VERSION}",
-                "code": {"training": training_identity(),
-                         "measurement": measurement_identity()},
-                "quick": quick}
-    differs = [k for k, v in expected.items() if header.get(k) != v]
-    ladder_now = {"cosine_budgets": list(lengths.cosine_budgets), "constant_cap": lengths.cap,
-                  "schedule_overrides": dict(lengths.schedule),
-                  "model_options": dict(lengths.model_options)}
-    if {k: header.get("ladder", {}).get(k) for k in ladder_now} != ladder_now:
+    identity = _identity(quick, lengths)
+    differs = [k for k, v in identity.items() if k != "ladder" and header.get(k) != v]
+    if {k: header.get("ladder", {}).get(k) for k in identity["ladder"]} != identity["ladder"]:
         differs.append("ladder")
     if {k: header.get("measurement", {}).get(k) for k in protocol} != dict(protocol):
         differs.append("measurement protocol")
@@ -829,32 +821,42 @@ def format_summary(cells, selection: str = "", compute: dict | None = None) -> s
     return "\n".join(lines)
 
 
+def _identity(quick: bool, lengths: Ladder) -> dict:
+    """The provenance fields that decide what a run and its measurements are, besides the
+    protocol (:func:`recorded_runs` compares a published table's with these)."""
+    from hdbench.versions import measurement_identity, training_identity
+
+    return {"experiment": f"{EXPERIMENT} (Cueva et al. 2020), measurements v{VERSION}",
+            "code": {"training": training_identity(), "measurement": measurement_identity()},
+            "quick": quick,
+            "ladder": {"cosine_budgets": list(lengths.cosine_budgets),
+                       "constant_cap": lengths.cap,
+                       "schedule_overrides": dict(lengths.schedule),
+                       "model_options": dict(lengths.model_options)}}
+
+
 def _provenance(quick, seeds, lengths: Ladder, protocol, outcome: ExperimentRun) -> dict:
     from datetime import UTC, datetime
 
     from hdbench._version import __version__
     from hdbench.store import git_state
-    from hdbench.versions import measurement_identity, training_identity
 
     git = git_state()
+    identity = _identity(quick, lengths)
     return {
-        "experiment": f"{EXPERIMENT} (Cueva et al. 2020), measurements v{VERSION}",
+        **identity,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "hdbench_version": __version__,
         "git_commit": (git["commit"] + (" (dirty)" if git["dirty"] else "")) if git else "unknown",
-        "code": {"training": training_identity(), "measurement": measurement_identity()},
-        "quick": quick,
         "seeds": list(seeds),
         "factorial": {"task": TASK, "recipes": [r.label for r in RECIPES],
                       "criterion": f"validation NE < {TARGET_VAL_NE:g}"},
         "speed": {"tasks": list(SPEED_TASKS), "criterion": f"validation NE < "
                   f"{TARGET_VAL_NE:g} and integration gain within 0.8-1.2"},
-        "ladder": {"cosine_budgets": list(lengths.cosine_budgets), "constant_cap": lengths.cap,
+        "ladder": {**identity["ladder"],
                    "constant": f"rung 0: cap with early stop at validation NE < "
                                f"{TARGET_VAL_NE:g}; rung 1 (speed stage, only after an early "
-                               "stop that does not integrate): the cap without it",
-                   "schedule_overrides": dict(lengths.schedule),
-                   "model_options": dict(lengths.model_options)},
+                               "stop that does not integrate): the cap without it"},
         "training_defaults": "TrainConfig() otherwise (batch 100, AdamW lr 1e-3, weight decay "
                              "0.01, noise SD 0.1, adaptive rate penalty 0.01)",
         "measurement": {**protocol, "trials": f"{protocol['n_trials']} noise-free trials of the "
